@@ -1,0 +1,265 @@
+"""Command-line interface: ``python -m bench <command>``.
+
+Errors caused by input (config, data, model names, output folder) are printed
+as one paragraph and exit with status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bench.errors import BenchError
+
+log = logging.getLogger("bench")
+
+EXIT_OK, EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_DESCRIPTION = """\
+relight-bench: train, evaluate and compare RGB-D fusion networks on depth-guided
+image relighting (VIDIT / NTIRE 2021 Track 1: 6500 K North + depth -> 4500 K East).
+
+With no dataset on disk, the built-in synthetic VIDIT-format data is generated on
+first use, so `python -m bench run benchmark.yaml` works on a fresh clone."""
+
+_EPILOG = """\
+examples:
+  python -m bench run benchmark.yaml
+  python -m bench run benchmark.yaml --only mbnet --set train.steps=10 --out /tmp/runs
+  python -m bench models
+  python -m bench data synth --root /tmp/vidit-synth --train 30 --size 256
+  python -m bench config benchmark.yaml --set data.size=64
+  python -m bench config --keys
+
+Run a command with --help for its options."""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="benchmark YAML file, e.g. benchmark.yaml")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key (repeatable), typed by the schema: --set train.steps=10 "
+        "--set data.source=vidit --set experiments.mbnet.residual=false",
+    )
+    p.add_argument("--only", metavar="NAME[,NAME]", help="run only these experiments (comma separated)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m bench``."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_Formatter)
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    parser.add_argument("--version", action="version", version=f"relight-bench {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run", help="train, evaluate and time every experiment x seed of a config", formatter_class=_Formatter,
+        description="Prepare the data (generating the built-in synthetic data if needed), validate every split, "
+        "then run every experiment x seed and write <out>/<name>/.",
+        epilog="examples:\n  python -m bench run benchmark.yaml\n"
+        "  python -m bench run benchmark.yaml --only baseline,mbnet --set train.steps=2 --set data.size=64",
+    )
+    _add_config_args(p)
+    p.add_argument("--out", type=Path, default=Path("runs"), help="output root (default: runs/); results go to OUT/<name>/")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "models", help="list registered models with parameter counts", formatter_class=_Formatter,
+        description="List every registered model adapter: name, parameters (millions) and a one-line description.",
+        epilog="examples:\n  python -m bench models\n  python -m bench models --plugin my_models.unet",
+    )
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="import MODULE first (repeatable)")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("data", help="dataset tools: generate synthetic data, check a dataset", formatter_class=_Formatter)
+    data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    p.set_defaults(func=lambda args: _missing_subcommand(p))
+    s = data_sub.add_parser(
+        "synth", help="write the built-in synthetic dataset in VIDIT format", formatter_class=_Formatter,
+        description="Render procedural 3-D scenes (ground plane, boxes, spheres, cylinders; Lambertian shading, "
+        "cast shadows, 8 VIDIT light directions, 5 colour temperatures) and write them in the NTIRE 2021 Track 1 "
+        "layout and the full VIDIT naming: RGBA PNGs and pickled-dict depth .npy files.",
+        epilog="example:\n  python -m bench data synth --root /tmp/vidit-synth --train 30 --val 6 --test 6 --size 256",
+    )
+    s.add_argument("--root", type=Path, required=True, help="folder to create (must not exist, or hold the same synthetic data)")
+    s.add_argument("--train", type=int, default=24, help="training scenes (default 24)")
+    s.add_argument("--val", type=int, default=6, help="validation scenes (default 6)")
+    s.add_argument("--test", type=int, default=6, help="test scenes (default 6)")
+    s.add_argument("--size", type=int, default=256, help="image side length in pixels (default 256; VIDIT is 1024)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
+    s.set_defaults(func=_cmd_data_synth)
+    c = data_sub.add_parser(
+        "check", help="validate every split a config uses", formatter_class=_Formatter,
+        description="Scan and validate the training (per extra-data strategy), validation and test splits of a "
+        "config, as `run` does before training, and print what each split holds.",
+        epilog="example:\n  python -m bench data check benchmark.yaml --set data.source=vidit --set data.root=/data/vidit",
+    )
+    _add_config_args(c)
+    c.set_defaults(func=_cmd_data_check)
+
+    p = sub.add_parser(
+        "config", help="print the resolved config, or every key with its default", formatter_class=_Formatter,
+        description="Print a config with defaults filled in and overrides applied (what `run` would use).",
+        epilog="examples:\n  python -m bench config benchmark.yaml --set data.size=64\n  python -m bench config --keys",
+    )
+    p.add_argument("config", type=Path, nargs="?", help="benchmark YAML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    p.add_argument("--only", metavar="NAME[,NAME]", help="keep only these experiments")
+    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.set_defaults(func=_cmd_config)
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bench.config import load_config
+    from bench.run import run_benchmark
+
+    cfg = load_config(args.config, args.overrides, args.only)
+    prepared = run_benchmark(cfg, args.out, progress=not args.no_progress)
+    print(f"run folder: {prepared.run_dir}")
+    print(f"data: {cfg.data.source} at {prepared.data_root} ({cfg.data.size} px)")
+    for name, ds in prepared.splits.items():
+        print(f"  {name:<28} {len(ds):>5} samples")
+    print(f"experiments: {', '.join(e.name for e in cfg.experiments)}; seeds: {', '.join(map(str, cfg.seeds))}")
+    print("Data and models are prepared and validated. Training and evaluation are not implemented in this version.")
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from bench.registry import count_parameters, get_entry, list_models, load_plugins
+
+    load_plugins(args.plugin)
+    rows = []
+    for name in list_models():
+        entry = get_entry(name)
+        params = count_parameters(name) / 1e6
+        rows.append((name, f"{params:.2f}", entry.description))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'model':<{width}}  {'params (M)':>10}  description")
+    for name, params, desc in rows:
+        print(f"{name:<{width}}  {params:>10}  {desc}")
+    return EXIT_OK
+
+
+def _cmd_data_synth(args: argparse.Namespace) -> int:
+    from bench.errors import ConfigError
+    from datasets.synthetic import SyntheticSpec, generate
+
+    for key in ("train", "val", "test"):
+        if getattr(args, key) < 1:
+            raise ConfigError(f"--{key} must be at least 1, got {getattr(args, key)}")
+    if args.size < 8:
+        raise ConfigError(f"--size must be at least 8 pixels, got {args.size}")
+    spec = SyntheticSpec(train=args.train, val=args.val, test=args.test, seed=args.seed, size=args.size)
+    root = generate(args.root, spec, workers=args.workers, progress=True)
+    print(f"synthetic VIDIT-format data in {root} ({args.train}/{args.val}/{args.test} scenes, {args.size} px)")
+    return EXIT_OK
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from bench.config import load_config
+    from bench.run import prepare
+    from datasets.splits import describe_split
+
+    cfg = load_config(args.config, args.overrides, args.only)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = prepare(cfg, Path(scratch))
+    print(f"data: {cfg.data.source} at {prepared.data_root}")
+    for name, ds in prepared.splits.items():
+        print(f"  {name:<28} {describe_split(ds)}")
+    print("all splits valid")
+    return EXIT_OK
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from bench.config import load_config, schema_help, to_yaml
+
+    if args.keys:
+        for key, default, text in schema_help():
+            print(f"{key:<28} {default:<22} {text}")
+        return EXIT_OK
+    if args.config is None:
+        raise BenchError("config: give a config file, or --keys to list every key")
+    print(to_yaml(load_config(args.config, args.overrides, args.only)), end="")
+    return EXIT_OK
+
+
+def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_INPUT
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=True
+    )
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_INPUT
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        _check_package_layout()
+        return func(args)
+    except BenchError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(_paragraph(f"error: {exc}"), file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so, keep the traceback one flag away
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"internal error: {type(exc).__name__}: {exc}\n(run with --debug for the traceback, and please report it)", file=sys.stderr)
+        return EXIT_BUG
+
+
+def _paragraph(text: str) -> str:
+    """Wrap long single lines for the terminal; keep explicit line breaks (lists of problems)."""
+    return "\n".join(textwrap.fill(line, 100, subsequent_indent="    ") if len(line) > 100 else line for line in text.splitlines())
+
+
+def _check_package_layout() -> None:
+    """Fail clearly if ``datasets``/``models``/``reports`` resolve to another distribution (e.g. Hugging Face datasets)."""
+    import importlib
+
+    here = Path(__file__).resolve().parent.parent
+    for name in ("datasets", "models", "reports"):
+        module = importlib.import_module(name)
+        location = Path(getattr(module, "__file__", "") or "").resolve().parent.parent
+        if location != here:
+            raise BenchError(
+                f"the package {name!r} was imported from {location}, not from this checkout ({here}). Another "
+                f"distribution (e.g. Hugging Face `datasets`) shadows it: run from the checkout with an editable "
+                "install (pip install -e .) in a virtual environment without that package"
+            )
+
+
+def _version() -> str:
+    from bench import __version__
+
+    return __version__

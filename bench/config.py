@@ -1,0 +1,541 @@
+"""Benchmark configuration: YAML in, typed and validated dataclasses out.
+
+The schema is the dataclasses below.  :func:`load_config` reads a YAML file,
+applies ``--set key=value`` overrides and converts the result, collecting every
+problem into one :class:`~bench.errors.ConfigError` whose lines name the file,
+the line, the dotted key, the value found and what was expected.  Unknown keys
+get a did-you-mean.  Configs are data only: nothing in them is executed
+(plugins are imported by module name, see :mod:`bench.registry`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from bench.errors import ConfigError
+
+# --------------------------------------------------------------------------- schema
+
+
+def _meta(help: str, **checks: Any) -> dict[str, Any]:
+    return {"help": help, **checks}
+
+
+@dataclass
+class FoldersConfig:
+    """Sub-folders of ``data.root`` (relative to it, or absolute)."""
+
+    train_input: str = field(default="track1_train/input", metadata=_meta("Track 1 training inputs: ImageNNN.png + ImageNNN.npy"))
+    train_target: str = field(default="track1_train/target", metadata=_meta("Track 1 training targets: ImageNNN.png"))
+    val_input: str = field(default="track1_validation", metadata=_meta("validation inputs: ImageNNN.png + ImageNNN.npy"))
+    val_target: str = field(default="track1_validation_gt", metadata=_meta("validation ground truth: ImageNNN.png"))
+    test_input: str = field(default="track1_test", metadata=_meta("test inputs: ImageNNN.png + ImageNNN.npy"))
+    test_target: Optional[str] = field(
+        default="track1_test_gt", metadata=_meta("test ground truth, if any (VIDIT never published it; a missing folder means none)")
+    )
+    full: Optional[str] = field(
+        default="vidit_full",
+        metadata=_meta("full VIDIT naming Image{NNN}_{TTTT}_{D}.png + Image{NNN}.npy: the source of the paper's extra data"),
+    )
+
+
+@dataclass
+class SyntheticConfig:
+    """The built-in procedural dataset written in VIDIT's formats (used when ``data.source: synthetic``)."""
+
+    train: int = field(default=24, metadata=_meta("training scenes", min=1))
+    val: int = field(default=6, metadata=_meta("validation scenes", min=1))
+    test: int = field(default=6, metadata=_meta("test scenes", min=1))
+    seed: int = field(default=0, metadata=_meta("random seed of the scene generator", min=0))
+    size: int = field(default=256, metadata=_meta("rendered image side length in pixels", min=8))
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is fed to the models."""
+
+    source: Literal["synthetic", "vidit"] = field(default="synthetic", metadata=_meta("synthetic (built in) or vidit (on disk)"))
+    root: Optional[str] = field(
+        default=None,
+        metadata=_meta("data folder; for synthetic data null means a cache folder ($RELIGHT_BENCH_CACHE or ~/.cache/relight-bench)"),
+    )
+    size: int = field(default=128, metadata=_meta("training/evaluation side length (resize shorter side, centre crop)", min=8))
+    input: str = field(default="6500_N", metadata=_meta("input lighting condition, TEMPERATURE_DIRECTION", condition=True))
+    target: str = field(default="4500_E", metadata=_meta("target lighting condition", condition=True))
+    extra_input: str = field(default="6500_NE", metadata=_meta("extra-input strategy's additional input condition", condition=True))
+    cache: bool = field(default=True, metadata=_meta("decode every image once and keep it in memory"))
+    workers: int = field(default=0, metadata=_meta("DataLoader worker processes", min=0))
+    folders: FoldersConfig = field(default_factory=FoldersConfig, metadata=_meta("dataset sub-folders"))
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig, metadata=_meta("built-in synthetic dataset"))
+
+
+@dataclass
+class TrainConfig:
+    """Training schedule shared by every experiment."""
+
+    steps: int = field(default=100, metadata=_meta("optimisation steps per experiment", min=0))
+    batch_size: int = field(default=3, metadata=_meta("images per step (paper: 3)", min=1))
+
+
+@dataclass
+class ExperimentConfig:
+    """One row of the comparison: a model trained on a data strategy."""
+
+    name: str = field(metadata=_meta("unique experiment name (letters, digits, '-', '_', '.')", identifier=True))
+    model: str = field(metadata=_meta("registered model name (see `python -m bench models`)"))
+    extra_data: Union[bool, list[str]] = field(
+        default=False, metadata=_meta("false, true (both paper strategies) or a list of: extra_input, mirror", strategies=True)
+    )
+    residual: bool = field(default=False, metadata=_meta("learn a residual: output = relu(rgb + model(rgb, depth))"))
+    model_args: dict[str, Any] = field(default_factory=dict, metadata=_meta("keyword arguments for the model factory"))
+
+
+@dataclass
+class BenchConfig:
+    """A whole benchmark: data, training schedule, experiments and seeds."""
+
+    name: str = field(default="benchmark", metadata=_meta("run name; results go to <out>/<name>/", identifier=True))
+    data: DataConfig = field(default_factory=DataConfig, metadata=_meta("dataset"))
+    train: TrainConfig = field(default_factory=TrainConfig, metadata=_meta("training"))
+    experiments: list[ExperimentConfig] = field(default_factory=list, metadata=_meta("experiments to run", nonempty=True))
+    seeds: list[int] = field(default_factory=lambda: [0], metadata=_meta("seeds; every experiment runs once per seed", nonempty=True))
+    plugins: list[str] = field(default_factory=list, metadata=_meta("Python modules to import so their adapters register"))
+
+    def experiment(self, name: str) -> ExperimentConfig:
+        """Return the experiment called ``name``."""
+        for exp in self.experiments:
+            if exp.name == name:
+                return exp
+        raise ConfigError(_unknown("experiment", name, [e.name for e in self.experiments]))
+
+
+STRATEGY_NAMES = ("extra_input", "mirror")
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), only: str | None = None) -> BenchConfig:
+    """Read, override and validate a benchmark config.
+
+    Args:
+        path: YAML file.
+        overrides: ``"dotted.key=value"`` strings (values parsed as YAML, typed by the schema).
+        only: comma-separated experiment names to keep.
+    Raises:
+        ConfigError: naming the file, line, key and expectation of every problem found.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    return parse_config(text, source=str(path), overrides=overrides, only=only)
+
+
+def parse_config(text: str, source: str = "<config>", overrides=(), only: str | None = None) -> BenchConfig:
+    """Like :func:`load_config` for YAML text; ``source`` names it in messages."""
+    raw, lines = _read_yaml(text, source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys (name, data, train, experiments, ...), found {_kind(raw)}")
+    for item in overrides:
+        _apply_override(raw, item)
+    errors: list[str] = []
+    cfg = _convert(raw, BenchConfig, (), errors, lines, source)
+    if not errors:
+        _check_semantics(cfg, errors, lines, source)
+    if errors:
+        raise ConfigError(f"{source} has {len(errors)} problem{'s' if len(errors) > 1 else ''}:\n  " + "\n  ".join(errors))
+    if only:
+        cfg = select_experiments(cfg, only)
+    return cfg
+
+
+def select_experiments(cfg: BenchConfig, only: str) -> BenchConfig:
+    """Keep the comma-separated experiments named in ``only`` (``--only``)."""
+    wanted = [n.strip() for n in only.split(",") if n.strip()]
+    names = [e.name for e in cfg.experiments]
+    for name in wanted:
+        if name not in names:
+            raise ConfigError("--only: " + _unknown("experiment", name, names))
+    return dataclasses.replace(cfg, experiments=[e for e in cfg.experiments if e.name in wanted])
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain-data (YAML/JSON-ready) form of a config object."""
+    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+
+
+def to_yaml(cfg: Any) -> str:
+    """The resolved config as YAML, keys in schema order."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=False)
+
+
+def config_hash(cfg: Any) -> str:
+    """A short stable hash of a config object (or any part of one)."""
+    blob = json.dumps(to_dict(cfg), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def schema_help(cls: type = BenchConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(dotted key, default, help)`` for every key of the schema, for docs and ``--help``."""
+    rows: list[tuple[str, str, str]] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            rows.extend(schema_help(hint, key + "."))
+            continue
+        if typing.get_origin(hint) is list and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            rows.extend(schema_help(typing.get_args(hint)[0], key + "[]."))
+            continue
+        default = _default_of(f)
+        rows.append((key, "required" if default is dataclasses.MISSING else repr(default), f.metadata.get("help", "")))
+    return rows
+
+
+# --------------------------------------------------------------------------- YAML reading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (a common, silent YAML mistake)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML, returning the data and a map from key path to 1-based line number."""
+    try:
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = exc.problem or str(exc)
+        context = f" ({exc.context})" if exc.context else ""
+        raise ConfigError(f"{where}: YAML syntax error: {problem}{context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: YAML syntax error: {exc}") from None
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _index_lines(node, (), lines)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = path + (key_node.value,)
+            lines[sub] = key_node.start_mark.line + 1
+            _index_lines(value_node, sub, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, path + (i,), lines)
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _convert(value: Any, hint: Any, path: tuple, errors: list[str], lines: dict, source: str, meta: dict | None = None) -> Any:
+    """Convert ``value`` to ``hint``; on failure append a message to ``errors`` and return None."""
+    meta = meta or {}
+
+    def fail(expected: str) -> None:
+        errors.append(f"{_where(source, lines, path)}{_dotted(path)}: expected {expected}, got {_show(value)}")
+
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _convert_dataclass(value, hint, path, errors, lines, source)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            trial: list[str] = []
+            result = _convert(value, option, path, trial, lines, source, meta)
+            if not trial:
+                return result
+        fail(" or ".join(_describe(o) for o in options))
+        return None
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value in choices:
+            return value
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        hint_text = f"; did you mean {close[0]!r}?" if close else ""
+        errors.append(
+            f"{_where(source, lines, path)}{_dotted(path)}: expected one of {', '.join(map(repr, choices))}, got {_show(value)}{hint_text}"
+        )
+        return None
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            fail(_describe(hint))
+            return None
+        return [_convert(v, item_type, path + (i,), errors, lines, source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            fail("a mapping")
+            return None
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        fail("true or false")
+        return None
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if "min" in meta and value < meta["min"]:
+                fail(f"an integer >= {meta['min']}")
+                return None
+            return value
+        fail("an integer" + (f" >= {meta['min']}" if "min" in meta else ""))
+        return None
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        fail("a number")
+        return None
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        fail("a string")
+        return None
+    raise TypeError(f"unsupported schema type {hint!r} at {_dotted(path)}")  # a bug in the schema, not user input
+
+
+def _convert_dataclass(value: Any, cls: type, path: tuple, errors: list[str], lines: dict, source: str) -> Any:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        errors.append(f"{_where(source, lines, path)}{_dotted(path) or 'top level'}: expected a mapping of keys, got {_show(value)}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    before = len(errors)
+    for key in value:
+        if key not in fields:
+            errors.append(f"{_where(source, lines, path + (key,))}" + _unknown_key(path, key, list(fields)))
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name in value:
+            kwargs[name] = _convert(value[name], hints[name], path + (name,), errors, lines, source, dict(f.metadata))
+        elif _default_of(f) is dataclasses.MISSING:
+            errors.append(f"{_where(source, lines, path)}{_dotted(path + (name,))}: required key is missing ({f.metadata.get('help', '')})")
+    if len(errors) > before:
+        return None
+    return cls(**kwargs)
+
+
+def _check_semantics(cfg: BenchConfig, errors: list[str], lines: dict, source: str) -> None:
+    """Checks that span several keys or need more than a type."""
+    from datasets.conditions import Condition  # local import: datasets depends on bench.errors only
+
+    for key in ("input", "target", "extra_input"):
+        value = getattr(cfg.data, key)
+        try:
+            Condition.parse(value)
+        except Exception as exc:  # DataError from the parser
+            errors.append(f"{_where(source, lines, ('data', key))}data.{key}: {exc}")
+    for key in ("name",):
+        if not _IDENTIFIER.match(cfg.name):
+            errors.append(f"{_where(source, lines, ('name',))}name: {cfg.name!r} is not a valid run name (letters, digits, '-', '_', '.')")
+    if not cfg.experiments:
+        errors.append(f"{_where(source, lines, ('experiments',))}experiments: at least one experiment is needed")
+    if not cfg.seeds:
+        errors.append(f"{_where(source, lines, ('seeds',))}seeds: at least one seed is needed")
+    seen: set[str] = set()
+    for i, exp in enumerate(cfg.experiments):
+        where = _where(source, lines, ("experiments", i))
+        if not _IDENTIFIER.match(exp.name):
+            errors.append(f"{where}experiments[{i}].name: {exp.name!r} is not a valid name (letters, digits, '-', '_', '.')")
+        if exp.name in seen:
+            errors.append(f"{where}experiments[{i}].name: {exp.name!r} is used twice; experiment names must be unique")
+        seen.add(exp.name)
+        if isinstance(exp.extra_data, list):
+            for item in exp.extra_data:
+                if item not in STRATEGY_NAMES:
+                    close = difflib.get_close_matches(item, STRATEGY_NAMES, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    errors.append(
+                        f"{where}experiments[{i}].extra_data: unknown strategy {item!r}; expected {', '.join(STRATEGY_NAMES)}{hint}"
+                    )
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    """Apply one ``dotted.key=value`` to the raw YAML data, checking the key against the schema."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, for example --set train.steps=10")
+    key, _, text = item.partition("=")
+    parts = [p for p in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError(f"--set {item!r}: {key!r} is not a dotted key such as data.size")
+    node: Any = raw
+    hint: Any = BenchConfig
+    walked: list[str] = []
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        hint = _strip_optional(hint)
+        if dataclasses.is_dataclass(hint):
+            names = [f.name for f in dataclasses.fields(hint)]
+            if part not in names:
+                raise ConfigError(f"--set {item!r}: " + _unknown_key(tuple(walked), part, names))
+            child_hint = typing.get_type_hints(hint)[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(walked)} is not a mapping in the config")
+            if last:
+                node[part] = _parse_value(text, child_hint)
+                return
+            if node.get(part) is None:
+                node[part] = [] if typing.get_origin(_strip_optional(child_hint)) is list else {}
+            node, hint = node[part], child_hint
+        elif typing.get_origin(hint) is list:
+            if not isinstance(node, list):
+                raise ConfigError(f"--set {item!r}: {'.'.join(walked)} is not a list in the config")
+            index = _list_index(node, part, item, ".".join(walked))
+            item_hint = typing.get_args(hint)[0]
+            if last:
+                node[index] = _parse_value(text, item_hint)
+                return
+            node, hint = node[index], item_hint
+        elif typing.get_origin(hint) is dict:
+            if last:
+                node[part] = yaml.safe_load(text) if text.strip() else None
+                return
+            node = node.setdefault(part, {})
+            hint = dict[str, Any]
+        else:
+            raise ConfigError(f"--set {item!r}: {'.'.join(walked)} has no sub-keys")
+        walked.append(part)
+
+
+def _list_index(node: list, part: str, item: str, where: str) -> int:
+    if part.isdigit():
+        index = int(part)
+        if index >= len(node):
+            raise ConfigError(f"--set {item!r}: {where} has {len(node)} entries, no index {index}")
+        return index
+    names = [e.get("name") for e in node if isinstance(e, dict)]
+    if part in names:
+        return names.index(part)
+    raise ConfigError(f"--set {item!r}: " + _unknown(f"entry of {where}", part, [n for n in names if n]))
+
+
+def _parse_value(text: str, hint: Any) -> Any:
+    """A ``--set`` value: raw text for string keys, YAML for everything else."""
+    if _strip_optional(hint) is str:
+        return None if text.strip() in ("null", "~") and _allows_none(hint) else text
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set value {text!r} is not valid YAML: {exc}") from None
+
+
+# --------------------------------------------------------------------------- message helpers
+
+
+def _unknown(what: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {what} {name!r}{hint} (known: {', '.join(known) or 'none'})"
+
+
+def _unknown_key(path: tuple, key: Any, known: list[str]) -> str:
+    dotted = _dotted(path + (key,))
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"; did you mean {_dotted(path + (close[0],))!r}?" if close else ""
+    return f"{dotted}: unknown key{hint} (allowed here: {', '.join(known)})"
+
+
+def _where(source: str, lines: dict, path: tuple) -> str:
+    probe = tuple(path)
+    while probe and probe not in lines:
+        probe = probe[:-1]
+    line = lines.get(probe)
+    return f"{source}:{line}: " if line else f"{source}: "
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _show(value: Any) -> str:
+    return f"{value!r} ({_kind(value)})"
+
+
+def _kind(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _describe(hint: Any) -> str:
+    if dataclasses.is_dataclass(hint):
+        return "a mapping"
+    origin = typing.get_origin(hint)
+    if origin is list:
+        item = _describe(typing.get_args(hint)[0])
+        return "a list of mappings" if item == "a mapping" else f"a list of {item}"
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, "a mapping" if origin is dict else str(hint))
+
+
+def _strip_optional(hint: Any) -> Any:
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def _allows_none(hint: Any) -> bool:
+    return typing.get_origin(hint) in (Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return dataclasses.MISSING

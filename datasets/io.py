@@ -1,0 +1,140 @@
+"""Reading and writing VIDIT files: RGBA PNG images and pickled-dict depth maps.
+
+Readers return numpy arrays and raise :class:`bench.errors.DataError` naming the
+file and what was wrong.  Writers produce exactly VIDIT's formats: 8-bit RGBA
+PNG with alpha 255, and ``.npy`` files holding a pickled dict with
+``normalized_depth`` (float32, H x W, in [0, 1], larger is farther) and
+``ref_center_dis``.
+
+Security note: VIDIT depth files are pickles, and unpickling can run code.  The
+harness only loads ``.npy`` files from the data folder the user configured.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from bench.atomic import atomic_write_bytes
+from bench.errors import DataError
+
+PathLike = "str | os.PathLike[str]"
+
+
+def png_size(path: str | os.PathLike) -> tuple[int, int]:
+    """Return ``(height, width)`` of a PNG, checking the whole file's integrity (CRCs) without decoding pixels."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                raise DataError(f"{path}: expected a PNG image, found {img.format or 'an unknown format'}")
+            width, height = img.size
+            img.verify()
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, zlib.error) as exc:
+        raise DataError(f"{path}: not a readable PNG ({exc}); the file is corrupt or truncated") from None
+    return height, width
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Decode a PNG to RGB.
+
+    Returns ``(H, W, 3) uint8``.  RGBA drops its alpha, grey and palette images
+    are expanded to RGB; 16-bit images are refused with a clear message.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                raise DataError(f"{path}: expected a PNG image, found {img.format or 'an unknown format'}")
+            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                raise DataError(
+                    f"{path}: {img.mode} (16-bit or float) images are not supported as RGB input; "
+                    "expected an 8-bit RGB or RGBA PNG"
+                )
+            img.load()
+            rgb = img.convert("RGB")
+            array = np.asarray(rgb, dtype=np.uint8)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot decode PNG ({exc}); the file is corrupt or truncated") from None
+    return array
+
+
+def read_depth(path: str | os.PathLike) -> np.ndarray:
+    """Load a VIDIT depth map.
+
+    Accepts the pickled dict VIDIT ships (key ``normalized_depth``) or a plain
+    2-D array.  Returns ``(H, W) float32``; values are checked to be finite.
+    Only call this on files inside the configured data folder (it unpickles).
+    """
+    path = Path(path)
+    try:
+        raw = np.load(path, allow_pickle=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: depth file not found") from None
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        raise DataError(f"{path}: not a readable .npy depth file ({exc}); the file is corrupt or truncated") from None
+    except Exception as exc:  # unpickling can raise nearly anything
+        raise DataError(f"{path}: not a readable .npy depth file ({type(exc).__name__}: {exc})") from None
+    if isinstance(raw, np.ndarray) and raw.dtype == object and raw.shape == ():
+        raw = raw.item()
+    if isinstance(raw, dict):
+        if "normalized_depth" not in raw:
+            keys = ", ".join(sorted(map(str, raw))) or "none"
+            raise DataError(f"{path}: depth dict has no 'normalized_depth' key (keys: {keys})")
+        raw = raw["normalized_depth"]
+    if not isinstance(raw, np.ndarray) or raw.dtype == object:
+        raise DataError(
+            f"{path}: expected a depth map (a dict with 'normalized_depth' or a 2-D numeric array), "
+            f"found {type(raw).__name__}"
+        )
+    depth = np.squeeze(raw) if raw.ndim == 3 and 1 in (raw.shape[0], raw.shape[-1]) else raw
+    if depth.ndim != 2:
+        raise DataError(f"{path}: depth map must be 2-D (H x W), found shape {tuple(raw.shape)}")
+    if not np.issubdtype(depth.dtype, np.number) or np.issubdtype(depth.dtype, np.complexfloating):
+        raise DataError(f"{path}: depth map must be numeric, found dtype {depth.dtype}")
+    depth = depth.astype(np.float32, copy=False)
+    if not np.isfinite(depth).all():
+        bad = int((~np.isfinite(depth)).sum())
+        raise DataError(f"{path}: depth map has {bad} non-finite values (NaN or inf)")
+    return depth
+
+
+def encode_rgba_png(rgb: np.ndarray, compress_level: int = 1) -> bytes:
+    """Encode ``(H, W, 3) uint8`` as an 8-bit RGBA PNG with alpha 255 (VIDIT's format)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def encode_depth_npy(depth: np.ndarray, ref_center_dis: float = 1.0) -> bytes:
+    """Encode a depth map as VIDIT's pickled dict ``.npy`` (float32 ``normalized_depth``)."""
+    payload = {"normalized_depth": np.asarray(depth, dtype=np.float32), "ref_center_dis": np.float32(ref_center_dis)}
+    buffer = io.BytesIO()
+    np.save(buffer, np.array(payload, dtype=object), allow_pickle=True)
+    return buffer.getvalue()
+
+
+def write_rgba_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    """Write ``(H, W, 3) uint8`` as a VIDIT RGBA PNG, atomically."""
+    atomic_write_bytes(path, encode_rgba_png(rgb))
+
+
+def write_depth_npy(path: str | os.PathLike, depth: np.ndarray, ref_center_dis: float = 1.0) -> None:
+    """Write a VIDIT depth ``.npy`` (pickled dict), atomically."""
+    atomic_write_bytes(path, encode_depth_npy(depth, ref_center_dis))

@@ -1,0 +1,7 @@
+"""Built-in model adapters.
+
+Each module here registers its adapters with :func:`bench.registry.register_model`.
+The list is explicit (no folder scanning): add a new module's import below.
+"""
+
+from models import identity  # noqa: F401  (imported for its registrations)
