@@ -18,7 +18,7 @@ from bench.errors import BenchError
 
 log = logging.getLogger("bench")
 
-EXIT_OK, EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BUG, EXIT_INPUT, EXIT_FAILED_EXPERIMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 _DESCRIPTION = """\
 relight-bench: train, evaluate and compare RGB-D fusion networks on depth-guided
@@ -126,16 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_config
-    from bench.run import run_benchmark
+    from bench.run import format_results, run_benchmark
 
     cfg = load_config(args.config, args.overrides, args.only)
-    prepared = run_benchmark(cfg, args.out, progress=not args.no_progress)
-    print(f"run folder: {prepared.run_dir}")
-    print(f"data: {cfg.data.source} at {prepared.data_root} ({cfg.data.size} px)")
-    for name, ds in prepared.splits.items():
-        print(f"  {name:<28} {len(ds):>5} samples")
-    print(f"experiments: {', '.join(e.name for e in cfg.experiments)}; seeds: {', '.join(map(str, cfg.seeds))}")
-    print("Data and models are prepared and validated. Training and evaluation are not implemented in this version.")
+    outcome = run_benchmark(cfg, args.out, progress=not args.no_progress)
+    if outcome.results.empty:  # a non-zero rank under torchrun
+        return EXIT_OK
+    print(format_results(outcome.results))
+    print(f"\nresults: {outcome.run_dir / 'results.csv'}  (data: {cfg.data.source}, {cfg.data.size} px, {outcome.data_root})")
+    if outcome.failed:
+        print(f"failed: {', '.join(outcome.failed)} (see the message column of results.csv)", file=sys.stderr)
+        return EXIT_FAILED_EXPERIMENT
     return EXIT_OK
 
 

@@ -82,10 +82,51 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Training schedule shared by every experiment."""
+    """Training schedule shared by every experiment (paper, section 4.1)."""
 
-    steps: int = field(default=100, metadata=_meta("optimisation steps per experiment", min=0))
-    batch_size: int = field(default=3, metadata=_meta("images per step (paper: 3)", min=1))
+    steps: int = field(default=100, metadata=_meta("optimisation steps per experiment (ignored when epochs is set)", min=0))
+    epochs: Optional[int] = field(default=None, metadata=_meta("train for this many passes over the training pairs instead of steps", min=1))
+    batch_size: int = field(default=3, metadata=_meta("images per step over all processes (paper: 3)", min=1))
+    lr: float = field(default=1e-4, metadata=_meta("Adam learning rate (paper: 1e-4)", positive=True))
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999], metadata=_meta("Adam betas (paper: 0.5, 0.999)", pair=True))
+    lr_decay_step: Optional[int] = field(
+        default=None, metadata=_meta("step after which the lr is divided by 10; null: a quarter of training (paper: epoch 50 of 200)", min=1)
+    )
+    lr_decay_factor: float = field(default=0.1, metadata=_meta("lr multiplier at lr_decay_step", positive=True))
+    device: str = field(default="auto", metadata=_meta("auto (CUDA if available), cpu, cuda or cuda:N"))
+    amp: Literal["off", "bf16", "fp16"] = field(default="off", metadata=_meta("mixed precision on CUDA: off, bf16 or fp16"))
+    log_every: int = field(default=1, metadata=_meta("write a training-log row every N steps", min=1))
+
+
+@dataclass
+class LossConfig:
+    """The paper's loss, eq. 4: charbonnier * L_cha + ssim * L_ssim + perceptual * L_per."""
+
+    charbonnier: float = field(default=1.0, metadata=_meta("lambda_1, Charbonnier weight", nonnegative=True))
+    ssim: float = field(default=1.1, metadata=_meta("lambda_2, SSIM-loss weight", nonnegative=True))
+    perceptual: float = field(default=0.1, metadata=_meta("lambda_3, VGG19 conv3_3 perceptual weight", nonnegative=True))
+    charbonnier_eps: float = field(default=1e-3, metadata=_meta("Charbonnier epsilon", positive=True))
+    ssim_form: Literal["neg", "one_minus"] = field(default="neg", metadata=_meta("SSIM loss as -SSIM (paper) or 1-SSIM"))
+
+
+@dataclass
+class WeightsConfig:
+    """Pretrained ImageNet weights: auto (use if found locally), true (required), false, or a file path."""
+
+    backbone: Union[bool, str] = field(default="auto", metadata=_meta("model backbones (ResNet-50, VGG)", pretrained=True))
+    perceptual: Union[bool, str] = field(default="auto", metadata=_meta("VGG19 of the perceptual loss; missing: the term is dropped", pretrained=True))
+    lpips: Union[bool, str] = field(default="auto", metadata=_meta("AlexNet trunk of LPIPS; missing: LPIPS/MPS reported n/a", pretrained=True))
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation and timing."""
+
+    splits: list[Literal["val", "test"]] = field(default_factory=lambda: ["val", "test"], metadata=_meta("splits to score"))
+    batch_size: int = field(default=4, metadata=_meta("images per evaluation batch", min=1))
+    save_predictions: bool = field(default=True, metadata=_meta("write predicted PNGs"))
+    timing_runs: int = field(default=5, metadata=_meta("timed forward passes per model (median and p90 reported)", min=1))
+    timing_warmup: int = field(default=1, metadata=_meta("untimed warm-up passes", min=0))
 
 
 @dataclass
@@ -108,6 +149,9 @@ class BenchConfig:
     name: str = field(default="benchmark", metadata=_meta("run name; results go to <out>/<name>/", identifier=True))
     data: DataConfig = field(default_factory=DataConfig, metadata=_meta("dataset"))
     train: TrainConfig = field(default_factory=TrainConfig, metadata=_meta("training"))
+    loss: LossConfig = field(default_factory=LossConfig, metadata=_meta("loss weights"))
+    weights: WeightsConfig = field(default_factory=WeightsConfig, metadata=_meta("pretrained weights"))
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata=_meta("evaluation and timing"))
     experiments: list[ExperimentConfig] = field(default_factory=list, metadata=_meta("experiments to run", nonempty=True))
     seeds: list[int] = field(default_factory=lambda: [0], metadata=_meta("seeds; every experiment runs once per seed", nonempty=True))
     plugins: list[str] = field(default_factory=list, metadata=_meta("Python modules to import so their adapters register"))
@@ -327,7 +371,20 @@ def _convert(value: Any, hint: Any, path: tuple, errors: list[str], lines: dict,
         return None
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if meta.get("positive") and not value > 0:
+                fail("a number > 0")
+                return None
+            if meta.get("nonnegative") and value < 0:
+                fail("a number >= 0")
+                return None
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string; accept what float() reads
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                return _convert(number, float, path, errors, lines, source, meta)
         fail("a number")
         return None
     if hint is str:
@@ -374,6 +431,11 @@ def _check_semantics(cfg: BenchConfig, errors: list[str], lines: dict, source: s
     for key in ("name",):
         if not _IDENTIFIER.match(cfg.name):
             errors.append(f"{_where(source, lines, ('name',))}name: {cfg.name!r} is not a valid run name (letters, digits, '-', '_', '.')")
+    betas = cfg.train.betas
+    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        errors.append(f"{_where(source, lines, ('train', 'betas'))}train.betas: expected two numbers in [0, 1), got {betas!r}")
+    if not cfg.eval.splits:
+        errors.append(f"{_where(source, lines, ('eval', 'splits'))}eval.splits: at least one of val, test is needed")
     if not cfg.experiments:
         errors.append(f"{_where(source, lines, ('experiments',))}experiments: at least one experiment is needed")
     if not cfg.seeds:

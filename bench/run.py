@@ -1,27 +1,46 @@
-"""``python -m bench run``: every experiment x seed of a config, into one run folder.
+"""``python -m bench run``: every experiment x seed of a config, trained, evaluated and timed.
 
 Run folder layout (``<out>/<name>/``)::
 
-    config.yaml      the resolved config (defaults filled in, overrides applied)
-    data.json        where the data came from and what each split holds
-    <experiment>/    one folder per experiment (training results: issue 2 of 6)
+    config.yaml                   the resolved config (defaults filled in, overrides applied)
+    data.json                     where the data came from and what each split holds
+    results.csv                   one row per experiment x seed x split
+    results.json                  companion: metric conventions and provenance
+    <experiment>/seed<k>/
+        experiment.yaml           this experiment's resolved settings
+        model.pt                  trained weights (state dict of the wrapped model)
+        train_log.csv             loss terms and lr per step
+        metrics_<split>.csv       per-image PSNR, SSIM, LPIPS, MPS
+        predictions/<split>/ImageNNN.png
+
+Every file is written atomically.  Under ``torchrun`` every rank trains and
+rank 0 alone prepares data, evaluates, times and writes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bench.atomic import atomic_write_text, ensure_output_dir
-from bench.config import BenchConfig, config_hash, to_yaml
+from bench.config import BenchConfig, ExperimentConfig, config_hash, to_dict, to_yaml
 from bench.data import build_split, prepare_data_root
+from bench.distributed import DistContext, init_distributed, shutdown
 from bench.registry import check_model_args, load_plugins
 
 log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = [
+    "experiment", "model", "seed", "split", "status", "psnr", "ssim", "lpips", "mps",
+    "time_per_image_s", "time_p90_s", "params_m", "gflops", "steps", "train_seconds", "residual", "extra_data",
+    "data_source", "data_size", "device", "weights", "perceptual_loss", "lpips_weights", "message",
+]
 
 
 @dataclass
@@ -34,31 +53,40 @@ class PreparedRun:
     splits: dict[str, Any] = field(default_factory=dict)  # "val", "test", "train:<strategies>" -> dataset
 
     def train_split(self, extra_data: bool | list[str]):
-        from datasets.pairs import resolve_strategies
-
-        return self.splits["train:" + ",".join(resolve_strategies(extra_data))]
+        return self.splits[train_key(extra_data)]
 
 
-def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True) -> PreparedRun:
+def train_key(extra_data: bool | list[str]) -> str:
+    from datasets.pairs import resolve_strategies
+
+    return "train:" + ",".join(resolve_strategies(extra_data))
+
+
+def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: DistContext | None = None) -> PreparedRun:
     """Check models and output folder, make the data available and validate every split up front.
 
     Cheap checks (plugins, model names and arguments, output folder) come first
     so a typo fails in a second, before any data is generated or read.
     """
+    ctx = ctx or DistContext()
     load_plugins(cfg.plugins)
     for exp in cfg.experiments:
         check_model_args(exp.model, exp.model_args)
-    run_dir = ensure_output_dir(Path(out_root) / cfg.name)
-    data_root = prepare_data_root(cfg.data, progress=progress)
+    run_dir = Path(out_root) / cfg.name
+    if ctx.is_main:
+        ensure_output_dir(run_dir)
+        data_root = prepare_data_root(cfg.data, progress=progress)
+    ctx.barrier()  # rank 0 generated the synthetic data; the others now find it
+    if not ctx.is_main:
+        data_root = prepare_data_root(cfg.data, progress=False)
     prepared = PreparedRun(cfg, run_dir, data_root)
-    from datasets.pairs import resolve_strategies
-
     for exp in cfg.experiments:
-        key = "train:" + ",".join(resolve_strategies(exp.extra_data))
+        key = train_key(exp.extra_data)
         if key not in prepared.splits:
             prepared.splits[key] = build_split(cfg.data, data_root, "train", exp.extra_data)
-    for split in ("val", "test"):
-        prepared.splits[split] = build_split(cfg.data, data_root, split)
+    if ctx.is_main:
+        for split in cfg.eval.splits:
+            prepared.splits[split] = build_split(cfg.data, data_root, split)
     return prepared
 
 
@@ -67,9 +95,11 @@ def write_run_header(prepared: PreparedRun) -> None:
     from datasets.splits import describe_split
 
     cfg = prepared.cfg
+    from bench.provenance import now
+
     atomic_write_text(prepared.run_dir / "config.yaml", to_yaml(cfg))
     summary = {
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "written": now(),
         "config_hash": config_hash(cfg),
         "source": cfg.data.source,
         "root": str(prepared.data_root),
@@ -81,8 +111,136 @@ def write_run_header(prepared: PreparedRun) -> None:
     atomic_write_text(prepared.run_dir / "data.json", json.dumps(summary, indent=2, default=str) + "\n")
 
 
-def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True) -> PreparedRun:
-    """Prepare data and models for every experiment and write the run folder's header files."""
-    prepared = prepare(cfg, out_root, progress=progress)
-    write_run_header(prepared)
-    return prepared
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    data_root: Path
+    results: pd.DataFrame
+    failed: list[str]
+
+
+def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True) -> RunOutcome:
+    """Prepare, then train, evaluate and time every experiment x seed; write the run folder."""
+    ctx = init_distributed(cfg.train.device)
+    try:
+        return _run(cfg, Path(out_root), ctx, progress)
+    finally:
+        shutdown(ctx)
+
+
+def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool) -> RunOutcome:
+    from bench.metrics import LPIPSMetric
+
+    prepared = prepare(cfg, out_root, progress=progress, ctx=ctx)
+    lpips_metric = None
+    if ctx.is_main:
+        write_run_header(prepared)
+        lpips_metric = LPIPSMetric(cfg.weights.lpips, ctx.device)
+        if not lpips_metric.available:
+            log.warning("%s; LPIPS and MPS will be reported as n/a", lpips_metric.status)
+    rows: list[dict] = []
+    failed: list[str] = []
+    for exp in cfg.experiments:
+        for seed in cfg.seeds:
+            new_rows = run_experiment(prepared, exp, seed, ctx, lpips_metric, progress=progress)
+            if any(r["status"] == "failed" for r in new_rows):
+                failed.append(f"{exp.name} (seed {seed})")
+            rows.extend(new_rows)
+            if ctx.is_main:
+                write_results(prepared, rows, lpips_metric)
+    return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(rows, columns=RESULT_COLUMNS), failed)
+
+
+def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext,
+                   lpips_metric, *, progress: bool) -> list[dict]:
+    """Train, evaluate and time one experiment with one seed; rank 0 returns its result rows."""
+    from bench.evaluate import evaluate, summarise
+    from bench.modeling import backbone_weights, build_model, has_trainable_parameters
+    from bench.timing import count_flops, count_params, time_forward
+    from bench.train import NonFiniteLoss, save_log, save_weights, seed_everything, train_model
+
+    cfg = prepared.cfg
+    exp_dir = prepared.run_dir / exp.name / f"seed{seed}"
+    seed_everything(seed)
+    model = build_model(exp, cfg.weights).to(ctx.device)
+    status, message, steps, seconds, perceptual = "done", "", 0, 0.0, "n/a (not trained)"
+    train_log = pd.DataFrame()
+    if has_trainable_parameters(model) and (cfg.train.steps > 0 or cfg.train.epochs):
+        log.info("training %s (seed %d) on %d pairs", exp.name, seed, len(prepared.train_split(exp.extra_data)))
+        try:
+            result = train_model(model, prepared.train_split(exp.extra_data), cfg, seed, ctx, progress=progress,
+                                 desc=f"{exp.name} s{seed}")
+            steps, seconds, perceptual, train_log = result.steps, result.seconds, result.perceptual, result.log
+        except NonFiniteLoss as exc:
+            status, message = "failed", str(exc)
+            log.error("experiment %s (seed %d) failed: %s", exp.name, seed, exc)
+    elif not has_trainable_parameters(model):
+        message = "no trainable parameters: evaluated as is"
+    ctx.barrier()
+    if not ctx.is_main:
+        return []
+    if status == "done":
+        save_weights(model, exp_dir / "model.pt")
+    save_log(train_log, exp_dir / "train_log.csv")
+    atomic_write_text(exp_dir / "experiment.yaml", to_yaml({"experiment": to_dict(exp), "seed": seed,
+                                                            "train": to_dict(cfg.train), "loss": to_dict(cfg.loss)}))
+    size = (cfg.data.size, cfg.data.size)
+    model.eval()
+    timing = time_forward(model, size, ctx.device, runs=cfg.eval.timing_runs, warmup=cfg.eval.timing_warmup)
+    flops = count_flops(model, size)
+    base = {
+        "experiment": exp.name, "model": exp.model, "seed": seed, "status": status,
+        "time_per_image_s": timing.median_s, "time_p90_s": timing.p90_s,
+        "params_m": count_params(model) / 1e6, "gflops": flops / 1e9, "steps": steps,
+        "train_seconds": round(seconds, 3), "residual": exp.residual, "extra_data": train_key(exp.extra_data)[6:] or "none",
+        "data_source": cfg.data.source, "data_size": cfg.data.size, "device": timing.device,
+        "weights": backbone_weights(model), "perceptual_loss": perceptual,
+        "lpips_weights": lpips_metric.status if lpips_metric else "n/a", "message": message,
+    }
+    rows = []
+    for split in cfg.eval.splits:
+        pred_dir = exp_dir / "predictions" / split if cfg.eval.save_predictions else None
+        per_image = evaluate(model, prepared.splits[split], device=ctx.device, lpips_metric=lpips_metric,
+                             batch_size=cfg.eval.batch_size, pred_dir=pred_dir, progress=progress, desc=f"{exp.name} {split}")
+        atomic_write_text(exp_dir / f"metrics_{split}.csv", per_image.to_csv(index=False))
+        rows.append({**base, "split": split, **summarise(per_image)})
+    return rows
+
+
+def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None:
+    """``results.csv`` and its companion ``results.json`` (conventions, provenance), atomically."""
+    from bench.metrics import CONVENTIONS
+    from bench.provenance import git_state, machine, now, software_versions
+
+    cfg = prepared.cfg
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    atomic_write_text(prepared.run_dir / "results.csv", frame.to_csv(index=False))
+    meta = {
+        "written": now(),
+        "config_hash": config_hash(cfg),
+        "git": git_state(),
+        "data": {"source": cfg.data.source, "root": str(prepared.data_root), "size": cfg.data.size,
+                 "input": cfg.data.input, "target": cfg.data.target},
+        "train": to_dict(cfg.train),
+        "software": software_versions(),
+        "machine": machine(_device_of(cfg)),
+        "metric_conventions": CONVENTIONS,
+        "lpips": lpips_metric.status if lpips_metric else "n/a",
+        "timing": "model forward only, batch 1, inference_mode, after warm-up, CUDA synchronised; median and p90",
+        "gflops": "torch.utils.flop_counter at data.size, batch 1 (1 multiply-add = 2 FLOPs)",
+    }
+    atomic_write_text(prepared.run_dir / "results.json", json.dumps(meta, indent=2, default=str) + "\n")
+
+
+def _device_of(cfg: BenchConfig):
+    from bench.distributed import pick_device
+
+    return pick_device(cfg.train.device)
+
+
+def format_results(frame: pd.DataFrame) -> str:
+    """A compact text table of a results frame for the terminal."""
+    if frame.empty:
+        return "(no results)"
+    shown = frame[["experiment", "seed", "split", "status", "psnr", "ssim", "lpips", "mps", "time_per_image_s", "params_m", "gflops"]]
+    return shown.to_string(index=False, float_format=lambda v: "n/a" if math.isnan(v) else f"{v:.4f}")

@@ -138,3 +138,18 @@ def write_rgba_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
 def write_depth_npy(path: str | os.PathLike, depth: np.ndarray, ref_center_dis: float = 1.0) -> None:
     """Write a VIDIT depth ``.npy`` (pickled dict), atomically."""
     atomic_write_bytes(path, encode_depth_npy(depth, ref_center_dis))
+
+
+def encode_rgb_png(rgb: np.ndarray, compress_level: int = 1) -> bytes:
+    """Encode ``(H, W, 3) uint8`` as an 8-bit RGB PNG (predictions, submissions)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def to_uint8_image(tensor) -> np.ndarray:
+    """``(3, H, W)`` float tensor in [0,1] (clamped) -> ``(H, W, 3) uint8``, rounded."""
+    array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(array)

@@ -1,0 +1,184 @@
+"""The one training loop every adapter shares (paper, section 4.1).
+
+Adam (betas 0.5, 0.999), lr 1e-4 divided by 10 after a quarter of training by
+default (the paper: after 50 of 200 epochs), batch size 3, the paper's loss.
+CPU or CUDA, optional AMP on CUDA, deterministic seeding, a tqdm bar with loss
+and ETA, and DistributedDataParallel when launched by torchrun: the configured
+batch size is the global batch, split evenly over the processes, and DDP
+averages the gradients, so N processes take the same steps as one process
+over the same global batch.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+from tqdm import tqdm
+
+from bench.atomic import atomic_write_bytes, atomic_write_text
+from bench.config import BenchConfig
+from bench.distributed import DistContext
+from bench.errors import BenchError, ConfigError
+from bench.losses import LossWeights, RelightingLoss
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(BenchError):
+    """Training produced a NaN or infinite loss."""
+
+
+@dataclass
+class TrainResult:
+    """What one training run did."""
+
+    steps: int
+    seconds: float
+    final_loss: float | None
+    perceptual: str
+    log: pd.DataFrame = field(repr=False)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def total_steps(cfg: BenchConfig, n_samples: int, world_size: int = 1) -> int:
+    """``train.steps``, or ``train.epochs`` passes over the training pairs."""
+    if cfg.train.epochs is None:
+        return cfg.train.steps
+    per_rank = math.ceil(n_samples / world_size)
+    return cfg.train.epochs * math.ceil(per_rank / per_rank_batch(cfg, world_size))
+
+
+def per_rank_batch(cfg: BenchConfig, world_size: int) -> int:
+    """The global batch split over processes; it must divide evenly."""
+    if cfg.train.batch_size % world_size:
+        raise ConfigError(
+            f"train.batch_size: {cfg.train.batch_size} does not split evenly over {world_size} processes; "
+            f"use a multiple of {world_size}"
+        )
+    return cfg.train.batch_size // world_size
+
+
+def make_optimizer(model: nn.Module, cfg: BenchConfig) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters (section 4.1)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=cfg.train.lr, betas=tuple(cfg.train.betas))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: BenchConfig, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """lr times ``train.lr_decay_factor`` after ``train.lr_decay_step`` (default: a quarter of ``steps``)."""
+    decay_at = cfg.train.lr_decay_step if cfg.train.lr_decay_step is not None else max(1, steps // 4)
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[decay_at], gamma=cfg.train.lr_decay_factor)
+
+
+def autocast_for(cfg: BenchConfig, device: torch.device):
+    """The autocast context of ``train.amp`` (CUDA only; off on CPU with a warning)."""
+    if cfg.train.amp == "off":
+        return torch.autocast(device.type, enabled=False)
+    if device.type != "cuda":
+        return torch.autocast(device.type, enabled=False)
+    dtype = torch.bfloat16 if cfg.train.amp == "bf16" else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def train_model(
+    model: nn.Module,
+    dataset,
+    cfg: BenchConfig,
+    seed: int,
+    ctx: DistContext,
+    *,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` (already on ``ctx.device``) on ``dataset`` for the configured steps.
+
+    Returns the per-step log (rank 0's losses). Raises :class:`NonFiniteLoss` on a NaN/inf loss.
+    """
+    from datasets.dataset import make_loader
+
+    if cfg.train.amp != "off" and ctx.device.type != "cuda":
+        log.warning("train.amp=%s is for CUDA; training in float32 on %s", cfg.train.amp, ctx.device)
+    batch = per_rank_batch(cfg, ctx.world_size)
+    steps = total_steps(cfg, len(dataset), ctx.world_size)
+    criterion = RelightingLoss(
+        LossWeights(cfg.loss.charbonnier, cfg.loss.ssim, cfg.loss.perceptual, cfg.loss.charbonnier_eps, cfg.loss.ssim_form),
+        vgg_pretrained=cfg.weights.perceptual,
+    ).to(ctx.device)
+    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
+    loader = make_loader(dataset, batch_size=batch, shuffle=False, workers=cfg.data.workers, seed=seed, sampler=sampler)
+    net: nn.Module = model
+    if ctx.distributed:
+        net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg, steps)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and ctx.device.type == "cuda")
+    rows: list[dict] = []
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc=desc, disable=not (progress and ctx.is_main), dynamic_ncols=True, leave=False)
+    step, epoch, last = 0, 0, None
+    while step < steps:
+        sampler.set_epoch(epoch)
+        for sample in loader:
+            if step >= steps:
+                break
+            rgb = sample["rgb"].to(ctx.device, non_blocking=True)
+            depth = sample["depth"].to(ctx.device, non_blocking=True)
+            target = sample["target"].to(ctx.device, non_blocking=True)
+            with autocast_for(cfg, ctx.device):
+                pred = net(rgb, depth)
+            loss, terms = criterion(pred.float(), target)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(
+                    f"non-finite loss at step {step + 1}: total {float(loss)}, terms "
+                    + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+                    + f"; lr {scheduler.get_last_lr()[0]:.3g}. Lower train.lr, or use train.amp=off"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            lr = scheduler.get_last_lr()[0]
+            scheduler.step()
+            step += 1
+            last = float(loss.detach())
+            if step % cfg.train.log_every == 0 or step == steps:
+                rows.append({"step": step, "epoch": epoch, "lr": lr, "loss": last, **terms,
+                             "seconds": round(time.perf_counter() - start, 4)})
+            bar.set_postfix(loss=f"{last:.4f}", refresh=False)
+            bar.update(1)
+        epoch += 1
+    bar.close()
+    return TrainResult(step, time.perf_counter() - start, last, criterion.perceptual_status, pd.DataFrame(rows))
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Save ``model.state_dict()`` atomically."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_log(frame: pd.DataFrame, path: Path) -> None:
+    """Write a training log CSV atomically."""
+    atomic_write_text(path, frame.to_csv(index=False))

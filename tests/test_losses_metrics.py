@@ -1,0 +1,107 @@
+"""Losses and metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torchvision.models import alexnet
+from torchvision.models.vgg import cfgs, make_layers
+
+from bench.losses import LossWeights, RelightingLoss, charbonnier_loss, ssim_loss
+from bench.metrics import LPIPSMetric, mps, psnr, score_batch, ssim
+from bench.weights import torch_hub_checkpoints
+
+
+def test_charbonnier_by_hand():
+    pred = torch.zeros(1, 3, 2, 2)
+    target = torch.full((1, 3, 2, 2), 0.3)
+    eps = 0.4
+    assert float(charbonnier_loss(pred, target, eps)) == pytest.approx(math.sqrt(0.09 + 0.16))
+    assert float(charbonnier_loss(target, target, 1e-3)) == pytest.approx(1e-3)
+
+
+def test_psnr_of_known_error():
+    target = torch.full((2, 3, 8, 8), 0.5)
+    pred = target.clone()
+    pred[0] += 0.1  # MSE 0.01 -> 20 dB
+    pred[1, :, :4] += 0.2  # half the pixels off by 0.2: MSE 0.02 -> 16.99 dB
+    values = psnr(pred, target)
+    assert values[0].item() == pytest.approx(20.0, abs=1e-4)
+    assert values[1].item() == pytest.approx(10 * math.log10(1 / 0.02), abs=1e-4)
+
+
+def test_ssim_identity_and_drop():
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(ssim(x, x), torch.ones(2), atol=1e-6)
+    noisy = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    assert (ssim(noisy, x) < 0.9).all()
+    assert float(ssim_loss(x, x, "neg")) == pytest.approx(-1.0, abs=1e-6)
+    assert float(ssim_loss(x, x, "one_minus")) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mps_formula():
+    assert mps(0.6931, 0.1605) == pytest.approx(0.7663, abs=1e-4)  # MBNet's official test row
+
+
+def save_random_trunk(kind: str) -> None:
+    """A torchvision-format checkpoint of random values; only ``features.*`` (what LPIPS and the loss use)."""
+    hub = torch_hub_checkpoints()
+    hub.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    features = alexnet(weights=None).features if kind == "alexnet" else make_layers(cfgs["E"])
+    filename = {"alexnet": "alexnet-owt-7be5be79.pth", "vgg19": "vgg19-dcbb9e9d.pth"}[kind]
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, hub / filename)
+
+
+def test_lpips_missing_weights_reports_nan():
+    metric = LPIPSMetric("auto")
+    assert not metric.available and "not computed" in metric.status
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.isnan(metric(x, x)).all()
+    scores = score_batch(x, x, metric)
+    assert torch.isnan(scores["mps"]).all() and torch.isfinite(scores["ssim"]).all()
+
+
+def test_lpips_with_a_test_trunk_from_torch_home():
+    save_random_trunk("alexnet")
+    metric = LPIPSMetric("auto")
+    assert metric.available and "alexnet-owt-7be5be79.pth" in metric.status
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.rand(2, 3, 32, 32, generator=gen), torch.rand(2, 3, 32, 32, generator=gen)
+    assert torch.allclose(metric(x, x), torch.zeros(2), atol=1e-6)
+    assert (metric(x, y) > 0).all()
+    # the trunk really came from the file: conv1 weights equal the saved ones
+    saved = torch.load(torch_hub_checkpoints() / "alexnet-owt-7be5be79.pth")
+    assert torch.equal(metric.model.net.slice1[0].weight, saved["features.0.weight"])
+
+
+def test_score_batch_clamps_predictions():
+    target = torch.ones(1, 3, 16, 16)
+    scores = score_batch(torch.full_like(target, 2.0), target)
+    assert math.isinf(scores["psnr"][0].item())
+
+
+def test_relighting_loss_drops_perceptual_without_vgg():
+    loss = RelightingLoss(LossWeights(), vgg_pretrained="auto")
+    assert loss.perceptual is None and loss.perceptual_status.startswith("dropped")
+    x = torch.rand(1, 3, 16, 16)
+    total, terms = loss(x, x)
+    assert set(terms) == {"charbonnier", "ssim"}
+    assert float(total) == pytest.approx(1.0 * 1e-3 + 1.1 * -1.0, abs=1e-5)
+
+
+def test_relighting_loss_with_vgg_from_torch_home():
+    save_random_trunk("vgg19")
+    loss = RelightingLoss(LossWeights(perceptual=0.1), vgg_pretrained="auto")
+    assert loss.perceptual is not None and "vgg19-dcbb9e9d.pth" in loss.perceptual_status
+    gen = torch.Generator().manual_seed(2)
+    x, y = torch.rand(1, 3, 16, 16, generator=gen), torch.rand(1, 3, 16, 16, generator=gen)
+    _, same = loss(x, x)
+    _, diff = loss(x, y)
+    assert same["perceptual"] == pytest.approx(0.0, abs=1e-7) and diff["perceptual"] > 0
+    pred = x.clone().requires_grad_(True)
+    total, _ = loss(pred, y)
+    total.backward()
+    assert pred.grad is not None and all(p.grad is None for p in loss.perceptual.parameters())
