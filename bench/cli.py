@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import textwrap
 import traceback
 from pathlib import Path
 from typing import Callable, Sequence
@@ -226,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         if args.debug:
             traceback.print_exc()
-        print(_paragraph(f"error: {exc}"), file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -237,11 +236,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"internal error: {type(exc).__name__}: {exc}\n(run with --debug for the traceback, and please report it)", file=sys.stderr)
         return EXIT_BUG
-
-
-def _paragraph(text: str) -> str:
-    """Wrap long single lines for the terminal; keep explicit line breaks (lists of problems)."""
-    return "\n".join(textwrap.fill(line, 100, subsequent_indent="    ") if len(line) > 100 else line for line in text.splitlines())
 
 
 def _check_package_layout() -> None:

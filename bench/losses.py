@@ -99,7 +99,7 @@ class RelightingLoss(nn.Module):
                 self.perceptual = VGGPerceptualLoss(choice)
                 self.perceptual_status = f"VGG19 conv3_3 from {choice.path}"
             else:
-                log.warning("perceptual loss dropped: %s", choice.describe())
+                log.info("perceptual loss dropped: %s", choice.describe())
                 self.perceptual_status = f"dropped ({choice.reason})"
         else:
             self.perceptual_status = "off (weight 0)"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,7 +136,7 @@ def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool) -> 
         write_run_header(prepared)
         lpips_metric = LPIPSMetric(cfg.weights.lpips, ctx.device)
         if not lpips_metric.available:
-            log.warning("%s; LPIPS and MPS will be reported as n/a", lpips_metric.status)
+            log.warning("LPIPS and MPS will be reported as n/a: %s", lpips_metric.status)
     rows: list[dict] = []
     failed: list[str] = []
     for exp in cfg.experiments:
@@ -243,4 +242,4 @@ def format_results(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "(no results)"
     shown = frame[["experiment", "seed", "split", "status", "psnr", "ssim", "lpips", "mps", "time_per_image_s", "params_m", "gflops"]]
-    return shown.to_string(index=False, float_format=lambda v: "n/a" if math.isnan(v) else f"{v:.4f}")
+    return shown.to_string(index=False, na_rep="n/a", float_format=lambda v: f"{v:.4f}")

@@ -55,6 +55,9 @@ KNOWN_CHECKPOINTS: dict[str, CheckpointSpec] = {
 }
 
 
+_WARNED: set[tuple[str, str]] = set()
+
+
 @dataclass(frozen=True)
 class WeightsChoice:
     """What :func:`resolve_weights` decided: a file to load, or random initialisation and why."""
@@ -141,7 +144,10 @@ def resolve_weights(backbone: str, pretrained: Pretrained, key: str = "pretraine
             f"checkpoint at {where} (set TORCH_HOME to use another cache), or give its path instead of true. "
             "Nothing is downloaded at run time."
         )
-    log.warning("no ImageNet weights for %s found locally (looked for %s); using random initialisation", backbone, where)
+    if (backbone, key) not in _WARNED:  # one warning per backbone and setting, not one per experiment
+        _WARNED.add((backbone, key))
+        log.warning("%s: no ImageNet weights for %s found locally (looked for %s); using random initialisation",
+                    key, backbone, where)
     return WeightsChoice(backbone, None, f"not found locally (looked for {where})")
 
 

@@ -62,7 +62,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
                 )
             img.load()
             rgb = img.convert("RGB")
-            array = np.asarray(rgb, dtype=np.uint8)
+            array = np.array(rgb, dtype=np.uint8)  # a writable copy
     except DataError:
         raise
     except FileNotFoundError:
