@@ -239,16 +239,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_package_layout() -> None:
-    """Fail clearly if ``datasets``/``models``/``reports`` resolve to another distribution (e.g. Hugging Face datasets)."""
-    import importlib
+    """Fail clearly if ``datasets``/``models``/``reports`` resolve to another distribution (e.g. Hugging Face datasets).
+
+    Looks the packages up without importing them (importing ``models`` builds every adapter module).
+    """
+    import importlib.util
 
     here = Path(__file__).resolve().parent.parent
     for name in ("datasets", "models", "reports"):
-        module = importlib.import_module(name)
-        location = Path(getattr(module, "__file__", "") or "").resolve().parent.parent
-        if location != here:
+        spec = importlib.util.find_spec(name)
+        origin = Path(spec.origin).resolve().parent.parent if spec and spec.origin else None
+        if origin != here:
             raise BenchError(
-                f"the package {name!r} was imported from {location}, not from this checkout ({here}). Another "
+                f"the package {name!r} resolves to {origin or 'nothing'}, not to this checkout ({here}). Another "
                 f"distribution (e.g. Hugging Face `datasets`) shadows it: run from the checkout with an editable "
                 "install (pip install -e .) in a virtual environment without that package"
             )

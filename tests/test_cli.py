@@ -140,3 +140,17 @@ def test_python_dash_m_bench_in_a_subprocess(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench", "--debug", "run", str(bad), "--out", str(tmp_path)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_a_shadowing_datasets_package_is_reported(tmp_path, monkeypatch, capsys):
+    fake = tmp_path / "shadow" / "datasets"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: real_find_spec(name, *a) if name != "datasets" else
+                        importlib.util.spec_from_file_location("datasets", fake / "__init__.py"))
+    code, _, err = run_cli(capsys, "models")
+    assert code == 2 and "shadows it" in err and str(fake.parent) in err
