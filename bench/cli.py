@@ -30,6 +30,7 @@ _EPILOG = """\
 examples:
   python -m bench run benchmark.yaml
   python -m bench run benchmark.yaml --only mbnet --set train.steps=10 --out /tmp/runs
+  python -m bench report runs/benchmark
   python -m bench models
   python -m bench data synth --root /tmp/vidit-synth --train 30 --size 256
   python -m bench config benchmark.yaml --set data.size=64
@@ -71,6 +72,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs"), help="output root (default: runs/); results go to OUT/<name>/")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "report", help="render the report (tables, figures, report.html) from stored results", formatter_class=_Formatter,
+        description="Render Tables 1-3 (CSV, Markdown, LaTeX), the visual comparison, plots and report.html from "
+        "run folders, without touching any model. Several run folders are merged into one report when comparable.",
+        epilog="examples:\n  python -m bench report runs/benchmark\n"
+        "  python -m bench report runs/machine_a/benchmark runs/machine_b/benchmark --out runs/merged",
+    )
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run folder(s) written by `bench run`")
+    p.add_argument("--out", type=Path, help="output folder (default: the run folder; required when merging)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "predict", help="relight your own image with a trained experiment", formatter_class=_Formatter,
+        description="Relight one image (any size) with the weights of a trained experiment. Depth: a VIDIT .npy "
+        "(pickled dict; only load files you trust), a plain 2-D .npy, or a 16-bit/8-bit greyscale PNG (scaled to [0,1]).",
+        epilog="example:\n  python -m bench predict runs/benchmark --experiment mbnet --image scene.png --depth scene.npy --out relit.png",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--experiment", required=True, help="experiment name in the run")
+    p.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
+    p.add_argument("--image", type=Path, required=True, help="input PNG (RGB or RGBA, 8-bit)")
+    p.add_argument("--depth", type=Path, required=True, help="depth map: .npy or 16-bit PNG")
+    p.add_argument("--out", type=Path, required=True, help="output PNG")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "export", help="write test-split predictions in the NTIRE 2021 submission format", formatter_class=_Formatter,
+        description="Run a trained experiment on the test inputs at their native size and write one RGB PNG per "
+        "ImageNNN plus readme.txt (runtime per image, CPU/GPU, extra data), zipped.",
+        epilog="example:\n  python -m bench export runs/benchmark --experiment mbnet",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--experiment", required=True, help="experiment name in the run")
+    p.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
+    p.add_argument("--out", type=Path, help="zip file (default: RUN_DIR/<experiment>/submission.zip)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
         "models", help="list registered models with parameter counts", formatter_class=_Formatter,
@@ -133,9 +171,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(format_results(outcome.results))
     print(f"\nresults: {outcome.run_dir / 'results.csv'}  (data: {cfg.data.source}, {cfg.data.size} px, {outcome.data_root})")
+    from reports.render import render_report
+
+    print(f"report:  {render_report([outcome.run_dir])}")
     if outcome.failed:
         print(f"failed: {', '.join(outcome.failed)} (see the message column of results.csv)", file=sys.stderr)
         return EXIT_FAILED_EXPERIMENT
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from reports.render import render_report
+
+    page = render_report(args.run_dirs, args.out)
+    print(f"report: {page}")
+    return EXIT_OK
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from bench.inference import predict_file
+
+    predict_file(args.run_dir, args.experiment, args.image, args.depth, args.out, seed=args.seed)
+    print(f"relit image: {args.out}")
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from bench.inference import export_submission
+
+    path = export_submission(args.run_dir, args.experiment, out=args.out, seed=args.seed)
+    print(f"submission: {path}")
     return EXIT_OK
 
 

@@ -29,11 +29,12 @@ def git_state(repo: Path = REPO) -> dict[str, object]:
 def software_versions() -> dict[str, str]:
     """Versions of the libraries that shape the numbers."""
     versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("torchvision", "timm", "lpips", "pytorch_msssim", "numpy"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("torchvision", "timm", "lpips", "pytorch-msssim", "numpy"):
         try:
-            module = __import__(name)
-            versions[name] = getattr(module, "__version__", "unknown")
-        except ImportError:
+            versions[name] = version(name)
+        except PackageNotFoundError:
             versions[name] = "not installed"
     return versions
 

@@ -1,0 +1,111 @@
+"""Using trained experiments: relight a user's image, export an NTIRE 2021 submission."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import statistics
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.atomic import atomic_write_bytes
+from bench.config import BenchConfig, ExperimentConfig, load_config
+from bench.errors import BenchError, DataError
+from bench.modeling import RelightingModel, build_model
+from bench.registry import load_plugins
+from datasets.io import encode_rgb_png, read_depth, read_rgb, to_uint8_image
+
+log = logging.getLogger(__name__)
+
+
+def load_trained(run_dir: Path, experiment: str, seed: int | None = None,
+                 device: torch.device | str = "cpu") -> tuple[BenchConfig, ExperimentConfig, RelightingModel]:
+    """The config, experiment and trained model (eval mode) of ``experiment`` in a run folder."""
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir / "config.yaml")
+    exp = cfg.experiment(experiment)
+    seed = min(cfg.seeds) if seed is None else seed
+    weights = run_dir / experiment / f"seed{seed}" / "model.pt"
+    load_plugins(cfg.plugins)
+    model = build_model(exp, dataclasses.replace(cfg.weights, backbone=False))  # trained weights replace them
+    if any(True for _ in model.parameters()):
+        if not weights.is_file():
+            raise BenchError(f"{weights}: no trained weights (did experiment {experiment!r} with seed {seed} finish?)")
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return cfg, exp, model.to(device).eval()
+
+
+def read_depth_any(path: Path) -> np.ndarray:
+    """A depth map from a VIDIT ``.npy`` (or plain 2-D array) or a greyscale PNG (16-bit / 65535, 8-bit / 255)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return read_depth(path)
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            array = np.array(img)
+    except FileNotFoundError:
+        raise DataError(f"{path}: depth file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+    if mode.startswith("I;16") or (mode == "I" and array.max(initial=0) <= 65535):
+        return (array.astype(np.float32) / 65535.0)
+    if mode == "L":
+        return array.astype(np.float32) / 255.0
+    raise DataError(f"{path}: depth PNG must be greyscale (8 or 16 bit), found mode {mode}")
+
+
+def _tensors(rgb: np.ndarray, depth: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255.0).to(device)
+    d = torch.from_numpy(np.ascontiguousarray(depth))[None, None].float().to(device)
+    return x, d
+
+
+def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: Path, *, seed: int | None = None) -> None:
+    """Relight ``image`` with ``depth`` at its native size and write the result as an RGB PNG."""
+    _, _, model = load_trained(run_dir, experiment, seed)
+    rgb = read_rgb(image)
+    dmap = read_depth_any(depth)
+    if dmap.shape != rgb.shape[:2]:
+        raise DataError(f"{depth}: depth is {dmap.shape[1]}x{dmap.shape[0]} but {image} is {rgb.shape[1]}x{rgb.shape[0]}")
+    with torch.inference_mode():
+        pred = model(*_tensors(rgb, dmap, "cpu"))[0]
+    atomic_write_bytes(out, encode_rgb_png(to_uint8_image(pred)))
+
+
+def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None, seed: int | None = None) -> Path:
+    """Relight every test input at native size; zip one PNG per scene plus the challenge's readme.txt."""
+    from bench.data import build_split
+
+    run_dir = Path(run_dir)
+    cfg, exp, model = load_trained(run_dir, experiment, seed)
+    data = json.loads((run_dir / "data.json").read_text())
+    test = build_split(dataclasses.replace(cfg.data, size=None), Path(data["root"]), "test")
+    buffer = io.BytesIO()
+    times = []
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, torch.inference_mode():
+        for i in range(len(test)):
+            sample = test[i]
+            start = time.perf_counter()
+            pred = model(sample["rgb"][None], sample["depth"][None])[0]
+            times.append(time.perf_counter() - start)
+            archive.writestr(f"{sample['scene_id']}.png", encode_rgb_png(to_uint8_image(pred)))
+        extra = 1 if exp.extra_data else 0
+        archive.writestr("readme.txt", (
+            f"Runtime per image [s] : {statistics.median(times):.4f}\n"
+            f"CPU[1] / GPU[0] : 1\n"
+            f"Extra Data [1] / No Extra Data [0] : {extra}\n"
+            f"Other description : relight-bench experiment '{exp.name}' (model {exp.model}, residual "
+            f"{'on' if exp.residual else 'off'}), trained on {cfg.data.source} data at {cfg.data.size} px; "
+            f"runtime is the median model forward time on CPU at native size.\n"
+        ))
+    target = Path(out) if out else run_dir / experiment / "submission.zip"
+    atomic_write_bytes(target, buffer.getvalue())
+    return target

@@ -1,0 +1,270 @@
+"""Render a report from run folders: tables (CSV + JSON companion, Markdown, LaTeX), figures and report.html.
+
+``render_report([run_dir, ...], out_dir)`` reads only what ``bench run`` stored (results.csv,
+results.json, data.json, config.yaml, train logs, predictions) and never touches a model.  Several run
+folders (for example experiments run on different machines with ``--only``) are merged into one report
+when they are comparable: the same data source, image size, lighting conditions and split contents;
+otherwise it refuses, naming what differs.  Rendering the same folders twice gives identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+import yaml
+
+from bench.atomic import atomic_write_bytes, atomic_write_text, ensure_output_dir
+from bench.errors import BenchError
+from reports import figures
+from reports.tables import PAPER_NOTE, Table, build_table, cells, reference_cells, to_csv, to_latex, to_markdown
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).with_name("templates")
+COMPARABLE_KEYS = ("source", "size", "input", "target")
+
+
+class ReportError(BenchError):
+    """Run folders that cannot be reported (missing files, not comparable)."""
+
+
+@dataclass
+class LoadedRun:
+    """What one run folder holds."""
+
+    path: Path
+    results: pd.DataFrame
+    meta: dict[str, Any]
+    data: dict[str, Any]
+    config: dict[str, Any]
+
+
+@dataclass
+class Report:
+    """Everything the template shows."""
+
+    runs: list[LoadedRun]
+    results: pd.DataFrame
+    tables: list[Table]
+    provenance: list[tuple[str, str]]
+    warnings: list[str] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)
+    plots: list[dict] = field(default_factory=list)
+
+
+def load_run(path: Path) -> LoadedRun:
+    """Read a run folder's stored results; a missing or unreadable file is a clear error."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ReportError(f"{path}: run folder does not exist")
+    needed = {"results.csv": None, "results.json": None, "data.json": None, "config.yaml": None}
+    for name in needed:
+        if not (path / name).is_file():
+            raise ReportError(f"{path}: {name} is missing; is this a folder written by `python -m bench run`?")
+    try:
+        results = pd.read_csv(path / "results.csv")
+        meta = json.loads((path / "results.json").read_text())
+        data = json.loads((path / "data.json").read_text())
+        config = yaml.safe_load((path / "config.yaml").read_text())
+    except (ValueError, yaml.YAMLError, pd.errors.ParserError) as exc:
+        raise ReportError(f"{path}: cannot read its stored results ({exc})") from None
+    return LoadedRun(path, results, meta, data, config)
+
+
+def check_comparable(runs: list[LoadedRun]) -> None:
+    """Refuse to merge runs whose numbers were measured on different data."""
+    paths = [r.path.resolve() for r in runs]
+    if len(set(paths)) != len(paths):
+        raise ReportError("the same run folder is given twice: " + ", ".join(str(p) for p in paths if paths.count(p) > 1))
+    first = runs[0]
+    for other in runs[1:]:
+        for key in COMPARABLE_KEYS:
+            if first.data.get(key) != other.data.get(key):
+                raise ReportError(
+                    f"cannot merge {first.path} and {other.path}: data {key} differs "
+                    f"({first.data.get(key)!r} vs {other.data.get(key)!r}); their numbers are not comparable"
+                )
+        for split in ("val", "test"):
+            a, b = first.data["splits"].get(split), other.data["splits"].get(split)
+            if a and b and (a.get("samples"), a.get("scenes")) != (b.get("samples"), b.get("scenes")):
+                raise ReportError(
+                    f"cannot merge {first.path} and {other.path}: their {split} splits differ "
+                    f"({a.get('samples')} vs {b.get('samples')} samples); their numbers are not comparable"
+                )
+        if first.config.get("data", {}).get("synthetic") != other.config.get("data", {}).get("synthetic") \
+                and first.data.get("source") == "synthetic":
+            raise ReportError(f"cannot merge {first.path} and {other.path}: they used different synthetic datasets")
+    seen: dict[tuple, Path] = {}
+    for run in runs:
+        for key in run.results[["experiment", "seed", "split"]].itertuples(index=False):
+            if tuple(key) in seen and seen[tuple(key)] != run.path:
+                raise ReportError(f"experiment {key[0]!r} seed {key[1]} appears in both {seen[tuple(key)]} and {run.path}")
+            seen[tuple(key)] = run.path
+
+
+def build_report(run_dirs: list[Path]) -> Report:
+    """Load, check and aggregate run folders into a :class:`Report` (no files written)."""
+    runs = [load_run(Path(p)) for p in run_dirs]
+    check_comparable(runs)
+    results = pd.concat([r.results.assign(run=str(r.path)) for r in runs], ignore_index=True)
+    tables = [build_table(name, results) for name in ("table1", "table2", "table3")]
+    report = Report(runs, results, tables, provenance(runs))
+    report.warnings = honesty_warnings(results)
+    return report
+
+
+def provenance(runs: list[LoadedRun]) -> list[tuple[str, str]]:
+    """The provenance block: what the numbers are and where they came from."""
+    rows: list[tuple[str, str]] = []
+    for run in runs:
+        meta, data, cfg = run.meta, run.data, run.config
+        git = meta.get("git", {})
+        commit = git.get("commit") or "unknown"
+        dirty = {True: " (uncommitted changes)", False: "", None: ""}[git.get("dirty")]
+        soft = meta.get("software", {})
+        mach = meta.get("machine", {})
+        train = meta.get("train", {})
+        res = run.results
+        prefix = f"{run.path.name}: " if len(runs) > 1 else ""
+        rows += [
+            (prefix + "results written", str(meta.get("written", "unknown"))),
+            (prefix + "code", f"git {commit[:12]}{dirty}"),
+            (prefix + "config hash", str(meta.get("config_hash", "unknown"))),
+            (prefix + "data", f"{data.get('source')} ({'built-in synthetic VIDIT-format scenes' if data.get('source') == 'synthetic' else 'VIDIT on disk'}), "
+                              f"{data.get('input')} → {data.get('target')}, {data.get('size')}×{data.get('size')} px"),
+            (prefix + "training", f"{_steps_text(res)}; batch {train.get('batch_size')}, lr {train.get('lr')}; "
+                                  f"seeds {', '.join(map(str, cfg.get('seeds', [])))}"),
+            (prefix + "device", f"{mach.get('device_name', '?')} ({mach.get('device', '?')}), {mach.get('cpu_threads', '?')} CPU threads"),
+            (prefix + "software", ", ".join(f"{k} {v}" for k, v in soft.items())),
+            (prefix + "backbone weights", "; ".join(sorted(set(map(str, res["weights"].dropna()))))),
+            (prefix + "perceptual loss", "; ".join(sorted(set(map(str, res["perceptual_loss"].dropna()))))),
+            (prefix + "LPIPS", str(meta.get("lpips", "n/a"))),
+            (prefix + "metric conventions", "; ".join(f"{k}: {v}" for k, v in meta.get("metric_conventions", {}).items())),
+            (prefix + "timing", str(meta.get("timing", ""))),
+        ]
+    return rows
+
+
+def _steps_text(results: pd.DataFrame) -> str:
+    trained = sorted(set(int(s) for s in results["steps"].dropna() if s > 0))
+    untrained = sorted(set(results.loc[results["steps"].fillna(0) == 0, "experiment"]))
+    text = f"{', '.join(map(str, trained))} training steps" if trained else "no training"
+    return text + (f" (not trained: {', '.join(untrained)})" if untrained else "")
+
+
+def honesty_warnings(results: pd.DataFrame) -> list[str]:
+    """Statements the page must show next to the numbers they qualify."""
+    out = []
+    if results["lpips"].isna().all():
+        reason = str(results["lpips_weights"].dropna().iloc[0]) if results["lpips_weights"].notna().any() else "unknown"
+        out.append(f"LPIPS and MPS are n/a: {reason}. They are never computed with a random AlexNet.")
+    random_backbones = sorted(set(results.loc[results["weights"].astype(str).str.contains("random init"), "experiment"]))
+    if random_backbones:
+        out.append("Backbones without ImageNet weights (random initialisation): " + ", ".join(random_backbones) + ".")
+    failed = sorted(set(results.loc[results["status"] == "failed", "experiment"]))
+    if failed:
+        out.append("Failed experiments (no numbers): " + ", ".join(failed) + ".")
+    if (results["data_source"] == "synthetic").all():
+        out.append("All numbers are on the built-in synthetic data, not on VIDIT; the paper's rows are on VIDIT at 1024².")
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def visual_comparison(report: Report, out_dir: Path, scenes: int = 3) -> list[dict]:
+    """Figure 6 style PNGs for the first validation scenes; returns entries for the template."""
+    from bench.config import parse_config
+    from bench.data import build_split
+
+    run = report.runs[0]
+    cfg = parse_config(yaml.safe_dump(run.config), source=str(run.path / "config.yaml"))
+    try:
+        val = build_split(cfg.data, Path(run.data["root"]), "val")
+    except BenchError as exc:
+        log.warning("visual comparison skipped: %s", exc)
+        return []
+    entries = []
+    order = list(dict.fromkeys(report.results["experiment"]))
+    for i in range(min(scenes, len(val))):
+        sample = val[i]
+        scene = sample["scene_id"]
+        preds = []
+        for exp in order:
+            rows = report.results[(report.results.experiment == exp) & (report.results.split == "val")]
+            if rows.empty:
+                continue
+            seed = int(rows["seed"].min())
+            run_path = Path(rows[rows.seed == seed]["run"].iloc[0])
+            png = run_path / exp / f"seed{seed}" / "predictions" / "val" / f"{scene}.png"
+            if png.is_file():
+                from datasets.io import read_rgb
+
+                preds.append((exp, read_rgb(png)))
+        to_u8 = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+        target = to_u8(sample["target"]) if "target" in sample else None
+        data = figures.comparison_strip(to_u8(sample["rgb"]), sample["depth"][0].numpy(), target, preds)
+        name = f"figures/visual_{scene}.png"
+        atomic_write_bytes(out_dir / name, data)
+        entries.append({"scene": scene, "src": name, "experiments": [p[0] for p in preds]})
+    return entries
+
+
+def plots(report: Report) -> list[dict]:
+    """Inline SVG plots: PSNR vs time per image, and training-loss curves."""
+    val = report.results[(report.results.split == "val") & (report.results.status == "done")]
+    points = [(exp, float(g["time_per_image_s"].mean()), float(g["psnr"].mean()))
+              for exp, g in val.groupby("experiment", sort=False)]
+    scatter = figures.scatter_svg(points, "PSNR (validation) against time per image", "time per image (s, log scale)", "PSNR (dB)")
+    curves = []
+    for exp in dict.fromkeys(report.results["experiment"]):
+        rows = report.results[report.results.experiment == exp]
+        seed = int(rows["seed"].min())
+        log_path = Path(rows[rows.seed == seed]["run"].iloc[0]) / exp / f"seed{seed}" / "train_log.csv"
+        if log_path.is_file() and log_path.stat().st_size > 1:
+            try:
+                frame = pd.read_csv(log_path)
+            except pd.errors.EmptyDataError:
+                continue
+            if len(frame):
+                curves.append((exp, frame["step"].tolist(), frame["loss"].tolist()))
+    loss = figures.curves_svg(curves, "Training loss (seed of the lowest number)", "step", "loss")
+    return [{"title": "PSNR against time per image", "svg": scatter}, {"title": "Training loss", "svg": loss}]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def render_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
+    """Write ``report.html`` and ``tables/``, ``figures/`` into ``out_dir`` (default: the single run folder)."""
+    run_dirs = [Path(p) for p in run_dirs]
+    if out_dir is None:
+        if len(run_dirs) != 1:
+            raise ReportError("merging several run folders needs --out DIR for the merged report")
+        out_dir = run_dirs[0]
+    report = build_report(run_dirs)
+    out_dir = ensure_output_dir(out_dir)
+    meta = {"provenance": dict(report.provenance), "warnings": report.warnings, "runs": [str(r.path) for r in report.runs],
+            "paper_reference": PAPER_NOTE}
+    for table in report.tables:
+        atomic_write_text(out_dir / "tables" / f"{table.name}.csv", to_csv(table))
+        atomic_write_text(out_dir / "tables" / f"{table.name}.json", json.dumps({**meta, "title": table.title}, indent=2) + "\n")
+        atomic_write_text(out_dir / "tables" / f"{table.name}.md", to_markdown(table))
+        atomic_write_text(out_dir / "tables" / f"{table.name}.tex", to_latex(table))
+    report.figures = visual_comparison(report, out_dir)
+    report.plots = plots(report)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html", "j2"]))
+    page = env.get_template("report.html.j2").render(
+        report=report, tables=[{"t": t, "cells": cells(t), "ref": reference_cells(t)} for t in report.tables],
+        paper_note=PAPER_NOTE, isnan=lambda v: isinstance(v, float) and math.isnan(v),
+    )
+    atomic_write_text(out_dir / "report.html", page)
+    return out_dir / "report.html"
