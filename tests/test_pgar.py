@@ -1,0 +1,189 @@
+"""PGAR adapter: size and cost against the official figures, shapes, padding, gradients, ImageNet VGG16 loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+import bench
+import models.pgar  # noqa: F401  (registers "pgar" until models/__init__.py imports it)
+from models.pgar import PGAR, GRModule, GuidedResidualBlock, VGG16Backbone, interleave_guidance
+
+OFFICIAL_PARAMS = 16_203_897  # official PGAR() (all used in its forward), 16.20 M in peer_networks.md
+OUR_PARAMS = 16_204_187  # recorded in the module docstring: official + the 290 of the 16->3 score conv
+OUR_FLOPS_256 = 47_150_071_808  # recorded in the module docstring (47.15 G)
+OFFICIAL_FLOPS_352 = 89.07e9  # 44.5 G MACs in peer_networks.md
+
+
+@pytest.fixture(scope="module")
+def model() -> PGAR:
+    torch.manual_seed(0)
+    return PGAR()
+
+
+@pytest.fixture(scope="module")
+def meta_model() -> PGAR:
+    with torch.device("meta"):
+        return PGAR()
+
+
+def _flops(model: torch.nn.Module, h: int, w: int | None = None) -> int:
+    w = h if w is None else w
+    with torch.device("meta"):
+        rgb, depth = torch.rand(1, 3, h, w), torch.rand(1, 1, h, w)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        out = model(rgb, depth)
+    assert out.shape == (1, 3, h, w)
+    return counter.get_total_flops()
+
+
+def _count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_registered_with_description():
+    assert "pgar" in bench.list_models()
+    model = bench.create_model("pgar")
+    assert isinstance(model, PGAR)
+    assert "random init" in model.pretrained_info[0]
+    assert bench.registry.get_entry("pgar").description.startswith("PGAR")
+
+
+def test_parameter_count_matches_official():
+    n = bench.count_parameters("pgar")
+    assert abs(n - OFFICIAL_PARAMS) / OFFICIAL_PARAMS < 0.02
+    assert n == OUR_PARAMS
+    with torch.device("meta"):
+        assert _count(PGAR(out_channels=1)) == OFFICIAL_PARAMS  # the saliency network itself
+        parts = PGAR()
+    assert _count(parts.rgb_backbone) == 14_714_688
+    assert _count(parts.depth_stream) == 111_424
+    assert _count(parts.convert) == 87_280
+    assert _count(parts.msr) == 313_729
+
+
+def test_flops_recorded(meta_model):
+    assert _flops(meta_model, 256) == OUR_FLOPS_256
+    f352 = _flops(meta_model, 352)
+    assert abs(f352 - OFFICIAL_FLOPS_352) / OFFICIAL_FLOPS_352 < 0.01
+
+
+def test_backbone_uses_torchvision_vgg16_keys():
+    from torchvision.models import vgg16
+
+    with torch.device("meta"):
+        reference = {k: v for k, v in vgg16(weights=None).state_dict().items() if k.startswith("features.")}
+        ours = VGG16Backbone().state_dict()
+    assert set(ours) == set(reference)
+    assert all(ours[k].shape == reference[k].shape for k in ours)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_output_shape_and_finite(model, size, batch):
+    model.eval()
+    torch.manual_seed(1)
+    rgb, depth = torch.rand(batch, 3, *size), torch.rand(batch, 1, *size)
+    with torch.no_grad():
+        out = model(rgb, depth)
+    assert out.shape == (batch, 3, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_padding_to_multiple_of_32_then_crop(model):
+    model.eval()
+    torch.manual_seed(2)
+    rgb, depth = torch.rand(1, 3, 48, 80), torch.rand(1, 1, 48, 80)
+    with torch.no_grad():
+        out = model(rgb, depth)
+        padded = model(F.pad(rgb, (0, 16, 0, 16), mode="replicate"), F.pad(depth, (0, 16, 0, 16), mode="replicate"))
+    assert padded.shape == (1, 3, 64, 96)
+    torch.testing.assert_close(out, padded[..., :48, :80])
+
+
+def test_gradients_reach_every_parameter(model):
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(3)
+    rgb, depth = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
+    model(rgb, depth).square().mean().backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+    model.zero_grad(set_to_none=True)
+    model.eval()
+
+
+def test_output_can_be_negative_and_depth_matters(model):
+    """No final activation (the harness adds rgb and the relu); the depth stream reaches the output."""
+    model.eval()
+    torch.manual_seed(4)
+    rgb, depth = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        out = model(rgb, depth)
+        other = model(rgb, torch.rand(1, 1, 64, 64))
+    assert (out < 0).any()
+    assert not torch.allclose(out, other)
+
+
+def test_side_outputs_behind_switch(meta_model):
+    assert not meta_model.return_side_outputs  # off by default
+    meta_model.return_side_outputs = True
+    try:
+        with torch.device("meta"), torch.no_grad():
+            out, sides = meta_model(torch.rand(2, 3, 48, 80), torch.rand(2, 1, 48, 80))
+    finally:
+        meta_model.return_side_outputs = False
+    assert out.shape == (2, 3, 48, 80)
+    assert list(sides) == ["y6", "y5_depth", "y5_rgb", "y4_depth", "y4_rgb", "y3_depth", "y3_rgb", "y2"]
+    assert all(s.shape == (2, 1, 48, 80) for s in sides.values())
+
+
+def test_interleave_guidance_order():
+    x = torch.arange(8.0).view(1, 8, 1, 1)
+    y = torch.tensor([-1.0]).view(1, 1, 1, 1)
+    got = interleave_guidance(x, y, 4).flatten().tolist()
+    assert got == [0, 1, -1, 2, 3, -1, 4, 5, -1, 6, 7, -1]
+    y3 = torch.tensor([-1.0, -2.0, -3.0]).view(1, 3, 1, 1)
+    assert interleave_guidance(x, y3, 1).flatten().tolist() == [*range(8), -1, -2, -3]
+
+
+def test_progressive_guidance_groups():
+    module = GRModule(64)
+    assert (module.weak.groups, module.medium.groups, module.strong.groups) == (1, 8, 64)
+    assert module.strong.conv.in_channels == 64 + 64
+    head = GRModule(16, out_ch=3)
+    assert (head.weak.groups, head.medium.groups, head.strong.groups) == (1, 2, 16)
+    x, y = torch.randn(2, 16, 8, 8), torch.randn(2, 1, 8, 8)
+    assert head(x, y).shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError):
+        GuidedResidualBlock(64, 8, guide_ch=3, score_ch=1)
+
+
+def test_three_channel_guidance_option():
+    with torch.device("meta"):
+        net = PGAR(guidance_channels=3)
+    assert _count(net) == 16_767_851  # the figure in the module docstring
+    assert net.gr_rgb3.strong.conv.in_channels == 64 + 3 * 64
+    with torch.device("meta"), torch.no_grad():
+        assert net(torch.rand(2, 3, 40, 72), torch.rand(2, 1, 40, 72)).shape == (2, 3, 40, 72)
+
+
+def test_pretrained_vgg16_loads_from_torch_home():
+    """The real loading path: torchvision's file name in $TORCH_HOME/hub/checkpoints (random values here)."""
+    from bench.weights import torch_hub_checkpoints
+
+    hub = torch_hub_checkpoints()
+    hub.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(7)
+    source = {f"features.{k}": v for k, v in VGG16Backbone().features.state_dict().items()}
+    torch.save(source, hub / "vgg16-397923af.pth")
+    model = bench.create_model("pgar", pretrained="auto")
+    assert torch.equal(model.rgb_backbone.features[0].weight, source["features.0.weight"])
+    assert torch.equal(model.rgb_backbone.features[28].bias, source["features.28.bias"])
+    assert "vgg16-397923af.pth" in model.pretrained_info[0]
+    fresh = bench.create_model("pgar", pretrained=False)
+    assert not torch.equal(fresh.rgb_backbone.features[0].weight, source["features.0.weight"])
+    assert "random init" in fresh.pretrained_info[0]
