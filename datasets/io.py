@@ -60,6 +60,9 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
                     f"{path}: {img.mode} (16-bit or float) images are not supported as RGB input; "
                     "expected an 8-bit RGB or RGBA PNG"
                 )
+            bits, colour = png_bit_depth(path)
+            if bits > 8:
+                raise DataError(f"{path}: {bits}-bit {colour} PNG is not supported; expected 8 bits per channel (VIDIT's RGBA format)")
             img.load()
             rgb = img.convert("RGB")
             array = np.array(rgb, dtype=np.uint8)  # a writable copy
@@ -110,6 +113,28 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
         bad = int((~np.isfinite(depth)).sum())
         raise DataError(f"{path}: depth map has {bad} non-finite values (NaN or inf)")
     return depth
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
+
+
+def png_bit_depth(path: str | os.PathLike) -> tuple[int, str]:
+    """``(bits per channel, colour type name)`` from a PNG's IHDR chunk (reads 26 bytes).
+
+    Needed because Pillow opens 16-bit RGB(A) PNGs as 8-bit, silently dropping the low byte.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise DataError(f"{path}: not a PNG file (bad signature or header)")
+    return head[24], _COLOUR_TYPES.get(head[25], f"colour type {head[25]}")
 
 
 def encode_rgba_png(rgb: np.ndarray, compress_level: int = 1) -> bytes:

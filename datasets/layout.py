@@ -79,6 +79,16 @@ def scan_track1(
     expected = "ImageNNN.png input images with their ImageNNN.npy depth maps"
     input_dir = Path(input_dir)
     _require_folder(input_dir, expected)
+    inputs: list[tuple[str, Path]] = []
+    for png in _pngs(input_dir):
+        match = TRACK1_NAME.match(png.name)
+        if not match:
+            log.warning("%s: ignored, not a Track 1 name (expected ImageNNN.png, e.g. Image042.png)", png)
+            continue
+        inputs.append((match[1], png))
+    if not inputs:
+        raise DataError(f"{input_dir}: no input images found (expected {expected})")
+    inputs.sort(key=lambda item: scene_sort_key(item[0]))
     if target_dir is not None:
         target_dir = Path(target_dir)
         if not target_dir.is_dir():
@@ -89,12 +99,7 @@ def scan_track1(
     elif require_target:
         raise DataError(f"{input_dir}: this split needs a ground-truth folder ({target_cond} images), and none is configured")
     scenes: list[Scene] = []
-    for png in _pngs(input_dir):
-        match = TRACK1_NAME.match(png.name)
-        if not match:
-            log.warning("%s: ignored, not a Track 1 name (expected ImageNNN.png, e.g. Image042.png)", png)
-            continue
-        scene_id = match[1]
+    for scene_id, png in inputs:
         depth = input_dir / f"{scene_id}.npy"
         if not depth.is_file():
             raise DataError(f"{png}: its depth map {depth.name} is missing from {input_dir}")
@@ -105,15 +110,12 @@ def scan_track1(
                 raise DataError(f"{png}: its ground truth {target} is missing")
             images[target_cond] = target
         scenes.append(Scene(scene_id, depth, images))
-    if not scenes:
-        raise DataError(f"{input_dir}: no input images found (expected {expected})")
     orphans = sorted(
         p.name for p in input_dir.glob("Image*.npy")
         if DEPTH_NAME.match(p.name) and not (input_dir / f"{p.stem}.png").is_file()
     )
     if orphans:
         log.warning("%s: %d depth map(s) without an image ignored: %s", input_dir, len(orphans), ", ".join(orphans[:5]))
-    scenes.sort(key=lambda s: scene_sort_key(s.scene_id))
     return scenes
 
 

@@ -1,60 +1,105 @@
-"""Building a validated split ("train", "val" or "test") from the data config."""
+"""Building a validated split ("train", "val" or "test") from the data config.
+
+``data_cfg`` needs ``size``, ``input``, ``target``, ``extra_input`` (conditions such as "6500_N"),
+``cache`` and ``folders`` with ``train_input``, ``train_target``, ``val_input``, ``val_target``,
+``test_input``, ``test_target`` and ``full`` (relative to the data root, or absolute; the last two may be
+None).  The extra-data strategies apply to the training split only; the full-naming folder is scanned only
+when a strategy needs it.  A test split without a ground-truth folder on disk yields samples without
+``target``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from bench.errors import DataError
 from datasets.conditions import Condition
 from datasets.dataset import RelightingDataset
 from datasets.layout import scan_full, scan_track1
-from datasets.pairs import build_pairs
+from datasets.pairs import ORIGINS, build_pairs, resolve_strategies
 from datasets.validate import validate_pairs
 
 log = logging.getLogger(__name__)
 
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 _FOLDERS = {"train": ("train_input", "train_target"), "val": ("val_input", "val_target"), "test": ("test_input", "test_target")}
 
 
 def _resolve(root: Path, name: str | None) -> Path | None:
-    if name is None:
+    if name is None or str(name).strip() == "":
         return None
     path = Path(name).expanduser()
     return path if path.is_absolute() else Path(root) / path
 
 
-def build_split(data_cfg, root: Path, split: str, strategies: Sequence[str] = (), *, progress: bool = False) -> RelightingDataset:
-    """Scan, pair and validate one split; strategies apply to "train" only."""
+def build_split(
+    data_cfg: Any, root: Path, split: str, strategies: Sequence[str] = (), *, progress: bool = False
+) -> RelightingDataset:
+    """Scan, pair and validate one split and return its :class:`RelightingDataset`.
+
+    ``strategies`` ("extra_input", "mirror") are used for ``split="train"`` and ignored, with a warning,
+    otherwise.  Raises :class:`DataError` for missing folders or files and for any file that fails
+    :func:`datasets.validate.validate_pairs`.
+    """
     if split not in _FOLDERS:
-        raise ValueError(f"split must be train, val or test, not {split!r}")
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     input_key, target_key = _FOLDERS[split]
     input_cond, target_cond = Condition.parse(data_cfg.input), Condition.parse(data_cfg.target)
-    input_dir = _resolve(root, getattr(data_cfg.folders, input_key))
-    target_dir = _resolve(root, getattr(data_cfg.folders, target_key))
-    scenes = scan_track1(input_dir, target_dir, input_cond, target_cond, require_target=split != "test")
-    strategies = tuple(strategies) if split == "train" else ()
-    extra, extra_folder = None, "the full-naming folder"
+    folders = data_cfg.folders
+    input_dir = _resolve(root, getattr(folders, input_key))
+    if input_dir is None:
+        raise DataError(f"data.folders.{input_key} is not set; the {split} split needs its input folder")
+    target_dir = _resolve(root, getattr(folders, target_key))
+    require_target = split != "test"
+    if require_target and target_dir is None:
+        raise DataError(f"data.folders.{target_key} is not set; the {split} split needs its ground-truth folder")
+    scenes = scan_track1(input_dir, target_dir, input_cond, target_cond, require_target=require_target)
+    strategies = resolve_strategies(list(strategies))
+    if strategies and split != "train":
+        log.warning("extra-data strategies apply to the training split only; ignored for %s", split)
+        strategies = ()
+    extra, full = None, None
     if strategies:
-        full = _resolve(root, data_cfg.folders.full)
+        extra_cond = Condition.parse(data_cfg.extra_input)
+        needs = []
+        if "extra_input" in strategies:
+            needs.append(f"extra_input needs {extra_cond} images")
+        if "mirror" in strategies:
+            needs.append(f"mirror needs {target_cond.mirrored()} images")
+        what = " and ".join(needs)
+        full = _resolve(root, getattr(folders, "full", None))
         if full is None:
-            raise DataError(f"data.folders.full is not set, and the {' and '.join(strategies)} strategy needs it "
-                            "(the full VIDIT naming folder with 6500_NE and 4500_W images)")
-        extra, extra_folder = scan_full(full), str(full)
-    pairs = build_pairs(scenes, input_cond, target_cond, strategies, extra=extra,
-                        extra_input_cond=Condition.parse(data_cfg.extra_input), extra_folder=extra_folder)
+            raise DataError(
+                f"data.folders.full is not set, but the training split uses extra data: {what} "
+                "from the full VIDIT naming folder (Image{NNN}_{TTTT}_{D}.png + Image{NNN}.npy)"
+            )
+        if not full.is_dir():
+            raise DataError(
+                f"{full}: folder does not exist (data.folders.full); the training split uses extra data: {what} "
+                "from it, in the full VIDIT naming (Image{NNN}_{TTTT}_{D}.png + Image{NNN}.npy)"
+            )
+        extra = scan_full(full)
+    pairs = build_pairs(
+        scenes, input_cond, target_cond, strategies,
+        extra=extra, extra_input_cond=Condition.parse(data_cfg.extra_input), extra_folder=full,
+    )
     validate_pairs(pairs, split=split, progress=progress)
-    return RelightingDataset(pairs, data_cfg.size, cache=data_cfg.cache, split=split)
+    dataset = RelightingDataset(pairs, data_cfg.size, cache=bool(getattr(data_cfg, "cache", True)), split=split)
+    log.info("%s split: %s", split, describe_split(dataset))
+    return dataset
 
 
 def describe_split(ds: RelightingDataset) -> dict:
-    """Counts per origin, scenes and sample size of a split (for run summaries)."""
+    """Summary of a split for run records: samples, scenes, samples per origin, targets, side length."""
+    origins = Counter(p.origin for p in ds.pairs)
     return {
+        "split": ds.split,
         "samples": len(ds),
         "scenes": len({p.scene_id for p in ds.pairs}),
-        "origins": dict(Counter(p.origin for p in ds.pairs)),
+        "origins": {o: origins[o] for o in ORIGINS if origins[o]},
         "with_target": sum(p.target_path is not None for p in ds.pairs),
         "size": ds.size,
     }

@@ -22,27 +22,10 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from bench.errors import DataError
-from datasets.io import png_size, read_depth
+from datasets.io import png_bit_depth, png_size, read_depth
 from datasets.pairs import PairSpec
 
 log = logging.getLogger(__name__)
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
-
-
-def png_bit_depth(path: str | os.PathLike) -> tuple[int, str]:
-    """``(bits per channel, colour type name)`` from a PNG's IHDR chunk (reads 26 bytes)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(26)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
-    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
-        raise DataError(f"{path}: not a PNG file (bad signature or header)")
-    return head[24], _COLOUR_TYPES.get(head[25], f"colour type {head[25]}")
-
 
 def check_png(path: Path) -> tuple[int, int]:
     """Integrity (CRCs) and 8-bit depth of one PNG; returns ``(height, width)``."""

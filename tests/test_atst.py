@@ -1,0 +1,153 @@
+"""ATSA/ATST adapter: size and cost against the official figures, shapes, padding, gradients, ImageNet loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models import vgg19_bn
+
+import bench
+import models.atst  # noqa: F401  (registers "atst" until models/__init__.py imports it)
+from bench.weights import torch_hub_checkpoints
+from models.atst import ATSA, DepthAttentionModule, LadderLayer
+
+OFFICIAL_USED_PARAMS = 25_956_422  # official BaselineNet + DepthNet + LadderNet, parameters reached in forward
+OUR_PARAMS = 25_928_451  # recorded in the module docstring
+OUR_FLOPS_256 = 82_040_659_968  # recorded in the module docstring (82.04 G)
+
+
+@pytest.fixture(scope="module")
+def model() -> ATSA:
+    torch.manual_seed(0)
+    return ATSA()
+
+
+@pytest.fixture(scope="module")
+def meta_model() -> ATSA:
+    with torch.device("meta"):
+        return ATSA()
+
+
+def test_registered_with_description():
+    assert "atst" in bench.list_models()
+    with torch.device("meta"):
+        model = bench.create_model("atst")
+    assert isinstance(model, ATSA)
+    assert model.pretrained_info and "random init" in model.pretrained_info[0]
+    assert bench.registry.get_entry("atst").description.startswith("ATSA/ATST")
+
+
+def test_parameter_count_matches_official():
+    n = bench.count_parameters("atst")
+    assert abs(n - OFFICIAL_USED_PARAMS) / OFFICIAL_USED_PARAMS < 0.02
+    assert n == OUR_PARAMS
+
+
+def test_part_sizes(meta_model):
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    assert count(meta_model.rgb_stream) == 20_035_392
+    assert count(meta_model.depth_stream) == 1_665_152
+    assert count(meta_model.flm) == 4_177_216
+    assert count(meta_model.head) == 50_691
+    # the newest branch of each ladder layer has no block stack
+    assert [len(layer.blocks) for layer in (meta_model.flm.layer1, meta_model.flm.layer2, meta_model.flm.layer3)] == [1, 2, 3]
+
+
+def test_flops_at_256(meta_model):
+    with torch.device("meta"):
+        rgb, depth = torch.rand(1, 3, 256, 256), torch.rand(1, 1, 256, 256)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        out = meta_model(rgb, depth)
+    assert out.shape == (1, 3, 256, 256)
+    assert counter.get_total_flops() == OUR_FLOPS_256
+
+
+def test_rgb_stream_has_torchvision_keys(meta_model):
+    with torch.device("meta"):
+        reference = vgg19_bn(weights=None).state_dict()
+    expected = {k: v.shape for k, v in reference.items() if k.startswith("features.")}
+    own = {k: v.shape for k, v in meta_model.rgb_stream.state_dict().items()}
+    assert own == expected
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_output_shape_and_finite(model, size, batch):
+    model.eval()
+    torch.manual_seed(1)
+    rgb, depth = torch.rand(batch, 3, *size), torch.rand(batch, 1, *size)
+    with torch.no_grad():
+        out = model(rgb, depth)
+    assert out.shape == (batch, 3, *size)
+    assert torch.isfinite(out).all()
+    if size == (48, 80) and batch == 1:
+        # not a multiple of 32: padded (replicate) to 64x96 inside, output cropped back
+        with torch.no_grad():
+            padded = model(F.pad(rgb, (0, 16, 0, 16), mode="replicate"), F.pad(depth, (0, 16, 0, 16), mode="replicate"))
+        assert padded.shape == (1, 3, 64, 96)
+        torch.testing.assert_close(out, padded[..., :48, :80])
+
+
+def test_gradients_reach_every_parameter(model):
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(4)
+    rgb, depth = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
+    out = model(rgb, depth)
+    # a plain conv output: no final activation clamps the map (the harness may add rgb and a relu)
+    assert out.min() < 0 < out.max()
+    out.square().mean().backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+    # depth reaches the output: the depth stream's first conv gets a non-zero gradient
+    assert model.depth_stream.stem[0][0].weight.grad.abs().sum() > 0
+    model.zero_grad(set_to_none=True)
+    model.eval()
+
+
+def test_dam_formula():
+    torch.manual_seed(6)
+    dam = DepthAttentionModule(8)
+    torch.nn.init.normal_(dam.transform[3].weight)
+    x, d = torch.randn(2, 8, 5, 7), torch.randn(2, 8, 5, 7)
+    attn = dam.mask_conv(d).flatten(2).softmax(-1)  # (2,1,35)
+    context = (d.flatten(2) * attn).sum(-1).view(2, 8, 1, 1)
+    w = torch.sigmoid(dam.transform(context))
+    expected = torch.sigmoid(x * torch.sigmoid(d * w))
+    torch.testing.assert_close(dam(x, d), expected)
+
+
+def test_ladder_layer_shapes():
+    sum_layer = LadderLayer((32, 64, 128))
+    outs = sum_layer([torch.randn(1, 32, 16, 16), torch.randn(1, 64, 8, 8), torch.randn(1, 128, 4, 4)])
+    assert [tuple(o.shape) for o in outs] == [(1, 32, 16, 16), (1, 64, 8, 8), (1, 128, 4, 4)]
+    cat_layer = LadderLayer((32, 64, 128, 256), concat_output=True)
+    (out,) = cat_layer([torch.randn(1, c, 16 // 2**i, 16 // 2**i) for i, c in enumerate((32, 64, 128, 256))])
+    assert out.shape == (1, 128, 16, 16) and cat_layer.out_channels == [128]
+
+
+def test_pretrained_auto_loads_torchvision_checkpoint():
+    hub = torch_hub_checkpoints()
+    hub.mkdir(parents=True, exist_ok=True)
+    path = hub / "vgg19_bn-c79401a0.pth"
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in vgg19_bn(weights=None).state_dict().items() if k.startswith("features.")}
+    torch.manual_seed(7)
+    # torchvision's layout and file name; the 123 M-parameter classifier is left out to keep the test small
+    state = {k: (torch.randn(s) if s else torch.tensor(0)) for k, s in shapes.items()}
+    torch.save(state, path)
+
+    model = bench.create_model("atst", pretrained="auto")
+    assert torch.equal(model.rgb_stream.features[0].weight, state["features.0.weight"])
+    assert torch.equal(model.rgb_stream.features[49].weight, state["features.49.weight"])
+    assert torch.equal(model.rgb_stream.features[50].running_mean, state["features.50.running_mean"])
+    assert len(model.pretrained_info) == 1 and path.name in model.pretrained_info[0]
+
+    random_model = bench.create_model("atst", pretrained=False)
+    assert not torch.equal(random_model.rgb_stream.features[0].weight, state["features.0.weight"])
+    assert "random init" in random_model.pretrained_info[0]
