@@ -94,12 +94,13 @@ class RelightingLoss(nn.Module):
         self.w = weights
         self.perceptual: VGGPerceptualLoss | None = None
         if weights.perceptual > 0:
-            choice = resolve_weights("vgg19", vgg_pretrained, key="weights.perceptual")
+            choice = resolve_weights("vgg19", vgg_pretrained, key="weights.perceptual",
+                                     fallback="the perceptual loss term is dropped (never computed with a random VGG19)")
             if choice.pretrained:
                 self.perceptual = VGGPerceptualLoss(choice)
                 self.perceptual_status = f"VGG19 conv3_3 from {choice.path}"
             else:
-                log.info("perceptual loss dropped: %s", choice.describe())
+                log.debug("perceptual loss dropped: %s", choice.describe())
                 self.perceptual_status = f"dropped ({choice.reason})"
         else:
             self.perceptual_status = "off (weight 0)"

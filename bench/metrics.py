@@ -58,7 +58,8 @@ class LPIPSMetric:
     """
 
     def __init__(self, pretrained: Pretrained = "auto", device: torch.device | str = "cpu"):
-        choice = resolve_weights("alexnet", pretrained, key="weights.lpips")
+        choice = resolve_weights("alexnet", pretrained, key="weights.lpips",
+                                 fallback="LPIPS and MPS will be reported as n/a (never computed with a random AlexNet)")
         self.choice: WeightsChoice = choice
         self.model = None
         if not choice.pretrained:

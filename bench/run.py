@@ -135,8 +135,6 @@ def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool) -> 
     if ctx.is_main:
         write_run_header(prepared)
         lpips_metric = LPIPSMetric(cfg.weights.lpips, ctx.device)
-        if not lpips_metric.available:
-            log.warning("LPIPS and MPS will be reported as n/a: %s", lpips_metric.status)
     rows: list[dict] = []
     failed: list[str] = []
     for exp in cfg.experiments:

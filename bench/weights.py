@@ -121,8 +121,12 @@ def _hf_cached_file(repo: str) -> Path | None:
     return None
 
 
-def resolve_weights(backbone: str, pretrained: Pretrained, key: str = "pretrained") -> WeightsChoice:
-    """Decide which checkpoint ``backbone`` loads under a ``pretrained`` setting (no download, ever)."""
+def resolve_weights(backbone: str, pretrained: Pretrained, key: str = "pretrained",
+                    fallback: str = "using random initialisation") -> WeightsChoice:
+    """Decide which checkpoint ``backbone`` loads under a ``pretrained`` setting (no download, ever).
+
+    ``fallback`` says, in the one warning logged when ``auto`` finds nothing, what happens instead.
+    """
     if backbone not in KNOWN_CHECKPOINTS:
         raise ValueError(f"no checkpoint spec for backbone {backbone!r}")
     pretrained = parse_pretrained(pretrained, key)
@@ -146,8 +150,7 @@ def resolve_weights(backbone: str, pretrained: Pretrained, key: str = "pretraine
         )
     if (backbone, key) not in _WARNED:  # one warning per backbone and setting, not one per experiment
         _WARNED.add((backbone, key))
-        log.warning("%s: no ImageNet weights for %s found locally (looked for %s); using random initialisation",
-                    key, backbone, where)
+        log.warning("%s: no ImageNet weights for %s found locally (looked for %s); %s", key, backbone, where, fallback)
     return WeightsChoice(backbone, None, f"not found locally (looked for {where})")
 
 

@@ -88,18 +88,6 @@ def test_encoders_use_torchvision_resnet50_keys(meta_model):
     trunk.load_state_dict(src, strict=True)
 
 
-@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
-@pytest.mark.parametrize("batch", [1, 2])
-def test_output_shape_and_finite(model, size, batch):
-    model.eval()
-    torch.manual_seed(1)
-    rgb, depth = torch.rand(batch, 3, *size), torch.rand(batch, 1, *size)
-    with torch.no_grad():
-        out = model(rgb, depth)
-    assert out.shape == (batch, 3, *size)
-    assert torch.isfinite(out).all()
-
-
 def test_padding_to_multiple_of_32_then_crop(model):
     model.eval()
     torch.manual_seed(2)
@@ -109,18 +97,6 @@ def test_padding_to_multiple_of_32_then_crop(model):
         padded = model(F.pad(rgb, (0, 16, 0, 16), mode="replicate"), F.pad(depth, (0, 16, 0, 16), mode="replicate"))
     assert padded.shape == (1, 3, 64, 96)
     torch.testing.assert_close(out, padded[..., :48, :80])
-
-
-def test_gradients_reach_every_parameter(model):
-    model.train()
-    model.zero_grad(set_to_none=True)
-    torch.manual_seed(3)
-    rgb, depth = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
-    model(rgb, depth).square().mean().backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None]
-    assert not missing, missing
-    model.zero_grad(set_to_none=True)
-    model.eval()
 
 
 @pytest.mark.parametrize("dilation", [1, 3, 5])

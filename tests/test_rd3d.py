@@ -77,18 +77,6 @@ def test_encoder_uses_torchvision_resnet50_keys(meta_model):
             assert value.shape == ref.shape, key
 
 
-@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
-@pytest.mark.parametrize("batch", [1, 2])
-def test_output_shape_and_finite(model, size, batch):
-    model.eval()
-    torch.manual_seed(1)
-    rgb, depth = torch.rand(batch, 3, *size), torch.rand(batch, 1, *size)
-    with torch.no_grad():
-        out = model(rgb, depth)
-    assert out.shape == (batch, 3, *size)
-    assert torch.isfinite(out).all()
-
-
 def test_padding_to_multiple_of_32_then_crop(model):
     model.eval()
     torch.manual_seed(2)
@@ -124,18 +112,6 @@ def test_centre_inflation_keeps_frames_separate_at_init(model):
     for fa, fb in zip(a, b):
         torch.testing.assert_close(fa[:, :, 0], fb[:, :, 0])
         assert not torch.allclose(fa[:, :, 1], fb[:, :, 1])
-
-
-def test_gradients_reach_every_parameter(model):
-    model.train()
-    model.zero_grad(set_to_none=True)
-    torch.manual_seed(4)
-    rgb, depth = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
-    model(rgb, depth).square().mean().backward()
-    missing = [name for name, p in model.named_parameters() if p.grad is None]
-    assert not missing, missing
-    model.zero_grad(set_to_none=True)
-    model.eval()
 
 
 def test_inflate_conv_weight_rule():
