@@ -47,15 +47,18 @@ def test_training_forward_and_gradients(adapter):
     assert not missing, f"{name}: parameters never reached by the gradient: {missing[:5]}"
 
 
-def test_eval_any_size_deterministic_and_zero_depth(adapter):
+@pytest.mark.parametrize("batch", [1, 3])
+def test_eval_any_size_deterministic_and_zero_depth(adapter, batch):
     name, model = adapter
     model.eval()
-    rgb, depth = _inputs(1, 48, 80, seed=1)
+    rgb, depth = _inputs(batch, 48, 80, seed=1)
     with torch.no_grad():
         first = model(rgb, depth)
         second = model(rgb, depth)
         zero_depth = model(rgb, torch.zeros_like(depth))
-    assert first.shape == (1, 3, 48, 80), f"{name}: non-square size not multiple of 32"
+        square = model(*_inputs(1, 64, 64, seed=4))
+    assert first.shape == (batch, 3, 48, 80) and first.dtype == torch.float32, f"{name}: size not a multiple of 32"
+    assert square.shape == (1, 3, 64, 64), name
     assert torch.equal(first, second), f"{name}: eval mode is not deterministic"
     assert torch.isfinite(first).all() and torch.isfinite(zero_depth).all(), f"{name}: NaN/inf output"
 
