@@ -31,6 +31,7 @@ from bench.atomic import atomic_write_text, ensure_output_dir
 from bench.config import BenchConfig, ExperimentConfig, config_hash, to_dict, to_yaml
 from bench.data import build_split, prepare_data_root
 from bench.distributed import DistContext, init_distributed, shutdown
+from bench.lock import RunLock
 from bench.registry import check_model_args, load_plugins
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class PreparedRun:
     run_dir: Path
     data_root: Path
     splits: dict[str, Any] = field(default_factory=dict)  # "val", "test", "train:<strategies>" -> dataset
+    lock: RunLock | None = None
 
     def train_split(self, extra_data: bool | list[str]):
         return self.splits[train_key(extra_data)]
@@ -61,24 +63,39 @@ def train_key(extra_data: bool | list[str]) -> str:
     return "train:" + ",".join(resolve_strategies(extra_data))
 
 
-def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: DistContext | None = None) -> PreparedRun:
+def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: DistContext | None = None,
+            lock: bool = False) -> PreparedRun:
     """Check models and output folder, make the data available and validate every split up front.
 
     Cheap checks (plugins, model names and arguments, output folder) come first
-    so a typo fails in a second, before any data is generated or read.
+    so a typo fails in a second, before any data is generated or read.  With ``lock``
+    rank 0 holds the run folder's lock (see :mod:`bench.lock`); the caller releases it.
     """
     ctx = ctx or DistContext()
     load_plugins(cfg.plugins)
     for exp in cfg.experiments:
         check_model_args(exp.model, exp.model_args)
     run_dir = Path(out_root) / cfg.name
+    held = RunLock(run_dir) if lock and ctx.is_main else None
     if ctx.is_main:
         ensure_output_dir(run_dir)
+        if held:
+            held.acquire()
+    try:
+        return _prepare_data(cfg, run_dir, held, progress, ctx)
+    except BaseException:
+        if held:
+            held.release()
+        raise
+
+
+def _prepare_data(cfg: BenchConfig, run_dir: Path, held: RunLock | None, progress: bool, ctx: DistContext) -> PreparedRun:
+    if ctx.is_main:
         data_root = prepare_data_root(cfg.data, progress=progress)
     ctx.barrier()  # rank 0 generated the synthetic data; the others now find it
     if not ctx.is_main:
         data_root = prepare_data_root(cfg.data, progress=False)
-    prepared = PreparedRun(cfg, run_dir, data_root)
+    prepared = PreparedRun(cfg, run_dir, data_root, lock=held)
     for exp in cfg.experiments:
         key = train_key(exp.extra_data)
         if key not in prepared.splits:
@@ -128,9 +145,18 @@ def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True) ->
 
 
 def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool) -> RunOutcome:
+    prepared = prepare(cfg, out_root, progress=progress, ctx=ctx, lock=True)
+    try:
+        return _run_prepared(prepared, ctx, progress)
+    finally:
+        if prepared.lock:
+            prepared.lock.release()
+
+
+def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool) -> RunOutcome:
     from bench.metrics import LPIPSMetric
 
-    prepared = prepare(cfg, out_root, progress=progress, ctx=ctx)
+    cfg = prepared.cfg
     lpips_metric = None
     if ctx.is_main:
         write_run_header(prepared)

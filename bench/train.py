@@ -40,6 +40,10 @@ class NonFiniteLoss(BenchError):
     """Training produced a NaN or infinite loss."""
 
 
+class TrainingOutOfMemory(BenchError):
+    """The device ran out of memory during a training step."""
+
+
 @dataclass
 class TrainResult:
     """What one training run did."""
@@ -145,9 +149,12 @@ def train_model(
             rgb = sample["rgb"].to(ctx.device, non_blocking=True)
             depth = sample["depth"].to(ctx.device, non_blocking=True)
             target = sample["target"].to(ctx.device, non_blocking=True)
-            with autocast_for(cfg, ctx.device):
-                pred = net(rgb, depth)
-            loss, terms = criterion(pred.float(), target)
+            try:
+                with autocast_for(cfg, ctx.device):
+                    pred = net(rgb, depth)
+                loss, terms = criterion(pred.float(), target)
+            except torch.OutOfMemoryError as exc:
+                raise _out_of_memory(cfg, ctx, batch, step, exc) from None
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(
                     f"non-finite loss at step {step + 1}: total {float(loss)}, terms "
@@ -155,7 +162,10 @@ def train_model(
                     + f"; lr {scheduler.get_last_lr()[0]:.3g}. Lower train.lr, or use train.amp=off"
                 )
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            try:
+                scaler.scale(loss).backward()
+            except torch.OutOfMemoryError as exc:
+                raise _out_of_memory(cfg, ctx, batch, step, exc) from None
             scaler.step(optimizer)
             scaler.update()
             lr = scheduler.get_last_lr()[0]
@@ -170,6 +180,15 @@ def train_model(
         epoch += 1
     bar.close()
     return TrainResult(step, time.perf_counter() - start, last, criterion.perceptual_status, pd.DataFrame(rows))
+
+
+def _out_of_memory(cfg: BenchConfig, ctx: DistContext, batch: int, step: int, exc: BaseException) -> TrainingOutOfMemory:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TrainingOutOfMemory(
+        f"out of memory on {ctx.device} at training step {step + 1} with train.batch_size={cfg.train.batch_size} "
+        f"({batch} per process) at data.size={cfg.data.size} ({first}). Lower train.batch_size or data.size, "
+        f"use train.amp=bf16 on a GPU, or spread the batch over more GPUs with torchrun"
+    )
 
 
 def save_weights(model: nn.Module, path: Path) -> None:

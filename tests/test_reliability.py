@@ -1,0 +1,89 @@
+"""Contained failures: a busy run folder, out-of-memory during training."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bench.config import parse_config
+from bench.distributed import DistContext
+from bench.lock import RunFolderBusy, RunLock
+from bench.train import TrainingOutOfMemory, train_model
+
+REPO = Path(__file__).resolve().parent.parent
+
+HOLDER = """
+import sys, time
+from bench.lock import RunLock
+lock = RunLock(sys.argv[1]); lock.acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_second_run_in_the_same_folder_is_refused_and_a_killed_holder_frees_it(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderBusy, match=f"pid {proc.pid}"):
+            RunLock(tmp_path).acquire()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    with RunLock(tmp_path):  # the dead process left no stuck lock
+        assert (tmp_path / ".lock").exists()
+    with RunLock(tmp_path):  # and a released lock can be taken again
+        pass
+
+
+class _OOMNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, rgb, depth):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+class _Pairs(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return {"rgb": torch.rand(3, 16, 16), "depth": torch.rand(1, 16, 16), "target": torch.rand(3, 16, 16),
+                "scene_id": f"Image{i:03d}", "origin": "baseline", "index": i}
+
+
+def test_out_of_memory_names_batch_size_and_image_size():
+    cfg = parse_config("experiments: [{name: a, model: identity}]\ntrain: {steps: 1, batch_size: 2}\ndata: {size: 16}\nloss: {perceptual: 0}")
+    with pytest.raises(TrainingOutOfMemory) as err:
+        train_model(_OOMNet(), _Pairs(), cfg, seed=0, ctx=DistContext(), progress=False)
+    msg = str(err.value)
+    assert "train.batch_size=2" in msg and "data.size=16" in msg and "step 1" in msg and "Lower train.batch_size" in msg
+
+
+def test_bench_run_refuses_a_folder_in_use(tmp_path, capsys):
+    import yaml
+
+    from bench.cli import main
+
+    cfg = {"name": "busy", "data": {"source": "synthetic", "root": str(tmp_path / "data"), "size": 16,
+                                    "synthetic": {"train": 1, "val": 1, "test": 1, "size": 16}},
+           "experiments": [{"name": "identity", "model": "identity"}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run_dir = tmp_path / "runs" / "busy"
+    run_dir.mkdir(parents=True)
+    with RunLock(run_dir):
+        assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs"), "--no-progress"]) == 2
+    assert "is in use by another `bench run`" in capsys.readouterr().err
+    assert not (run_dir / "results.csv").exists()
+    assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
