@@ -103,11 +103,11 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
             f"{path}: expected a depth map (a dict with 'normalized_depth' or a 2-D numeric array), "
             f"found {type(raw).__name__}"
         )
+    if not np.issubdtype(raw.dtype, np.number) or np.issubdtype(raw.dtype, np.complexfloating):
+        raise DataError(f"{path}: not a depth map: expected real numbers, found an array of dtype {raw.dtype}")
     depth = np.squeeze(raw) if raw.ndim == 3 and 1 in (raw.shape[0], raw.shape[-1]) else raw
     if depth.ndim != 2:
         raise DataError(f"{path}: depth map must be 2-D (H x W), found shape {tuple(raw.shape)}")
-    if not np.issubdtype(depth.dtype, np.number) or np.issubdtype(depth.dtype, np.complexfloating):
-        raise DataError(f"{path}: depth map must be numeric, found dtype {depth.dtype}")
     depth = depth.astype(np.float32, copy=False)
     if not np.isfinite(depth).all():
         bad = int((~np.isfinite(depth)).sum())

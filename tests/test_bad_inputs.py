@@ -1,0 +1,103 @@
+"""Every malformed input a user can give, in one table: exit status 2, a message naming the file or key
+and what was expected, no traceback, no partial results.  docs/bad_inputs.md lists the same cases."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from bench.cli import main
+from datasets.io import write_depth_npy
+from datasets.synthetic import SyntheticSpec, generate
+
+TRAIN_IN = Path("track1_train/input")
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("pristine") / "vidit", SyntheticSpec(train=2, val=1, test=1, size=16),
+                    workers=1, progress=False)
+
+
+def _config(tmp_path: Path, data_root: Path, **over) -> Path:
+    cfg = {"name": "bad", "data": {"source": "vidit", "root": str(data_root), "size": 16},
+           "train": {"steps": 1, "batch_size": 2}, "experiments": [{"name": "ref", "model": "identity"}]}
+    cfg.update(over)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _none(*_effects) -> list[str]:
+    """Breakers that only change files return no extra CLI arguments."""
+    return []
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _write_16bit_grey(path: Path) -> None:
+    Image.fromarray(np.full((16, 16), 40000, np.uint16)).save(path)
+
+
+# case id -> (what to break, expected message fragment); each function gets (tmp_path, data_root, config_path)
+# and returns the extra CLI arguments.
+CASES = {
+    "yaml_syntax": (lambda t, d, c: _none(c.write_text("name: x\nexperiments: [\n")), "YAML syntax error"),
+    "unknown_key": (lambda t, d, c: _none(c.write_text(c.read_text() + "trian: {steps: 1}\n")), "did you mean 'train'"),
+    "wrong_type": (lambda t, d, c: _none(c.write_text(c.read_text().replace("steps: 1", "steps: many"))),
+                   "train.steps: expected an integer"),
+    "unknown_model": (lambda t, d, c: ["--set", "experiments.ref.model=mbnett"], "Did you mean 'mbnet'"),
+    "unknown_plugin": (lambda t, d, c: ["--set", "plugins=[no_such_module_xyz]"], "cannot import 'no_such_module_xyz'"),
+    "set_unknown_key": (lambda t, d, c: ["--set", "data.sizee=8"], "did you mean 'data.size'"),
+    "missing_data_folder": (lambda t, d, c: _none(shutil.rmtree(d)), "does not exist"),
+    "empty_data_folder": (lambda t, d, c: _none([p.unlink() for p in (d / TRAIN_IN).iterdir()]), "no input images found"),
+    "corrupt_png": (lambda t, d, c: _none((d / TRAIN_IN / "Image000.png").write_bytes(b"\x89PNG garbage")), "Image000.png"),
+    "truncated_png": (lambda t, d, c: _none(_truncate(d / TRAIN_IN / "Image001.png")), "Image001.png"),
+    "16bit_png": (lambda t, d, c: _none(_write_16bit_grey(d / TRAIN_IN / "Image000.png")), "16-bit"),
+    "wrong_shape_depth": (lambda t, d, c: _none(write_depth_npy(d / TRAIN_IN / "Image000.npy", np.zeros((8, 16)))),
+                          "Image000.npy"),
+    "nonfinite_depth": (lambda t, d, c: _none(write_depth_npy(d / TRAIN_IN / "Image001.npy", np.full((16, 16), np.nan))),
+                        "non-finite"),
+    "npy_not_depth": (lambda t, d, c: _none(np.save(d / TRAIN_IN / "Image000.npy", np.array("hello"))), "Image000.npy"),
+    "truncated_npy": (lambda t, d, c: _none(_truncate(d / TRAIN_IN / "Image001.npy")), "Image001.npy"),
+    "size_mismatch": (lambda t, d, c: _none(Image.new("RGBA", (12, 16)).save(d / "track1_train/target/Image000.png")),
+                      "Image000.png"),
+    "missing_target": (lambda t, d, c: _none((d / "track1_train/target/Image001.png").unlink()), "Image001.png"),
+    "unwritable_output": (lambda t, d, c: _none((t / "runs").write_text("a file")), "not writable"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_answered(case, pristine, tmp_path, capsys):
+    data_root = tmp_path / "vidit"
+    shutil.copytree(pristine, data_root)
+    config = _config(tmp_path, data_root)
+    breaker, expected = CASES[case]
+    extra = breaker(tmp_path, data_root, config)
+    code = main(["run", str(config), "--out", str(tmp_path / "runs"), "--no-progress", *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected in err, err
+    assert "Traceback" not in err
+    assert not list(tmp_path.glob("runs/**/results.csv")), "no partial results"
+
+
+def test_grey_8bit_png_is_accepted(pristine, tmp_path, capsys):
+    data_root = tmp_path / "vidit"
+    shutil.copytree(pristine, data_root)
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(data_root / TRAIN_IN / "Image000.png")
+    code = main(["data", "check", str(_config(tmp_path, data_root))])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_docs_table_lists_every_case():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md").read_text()
+    for case in CASES:
+        assert f"`{case}`" in doc, case
