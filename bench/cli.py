@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="output root (default: runs/); results go to OUT/<name>/")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--restart", action="store_true",
+                   help="start every experiment over (by default a rerun reuses finished experiments and resumes "
+                   "unfinished ones from their newest checkpoint)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
@@ -166,7 +169,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from bench.run import format_results, run_benchmark
 
     cfg = load_config(args.config, args.overrides, args.only)
-    outcome = run_benchmark(cfg, args.out, progress=not args.no_progress)
+    outcome = run_benchmark(cfg, args.out, progress=not args.no_progress, restart=args.restart)
     if outcome.results.empty:  # a non-zero rank under torchrun
         return EXIT_OK
     print(format_results(outcome.results))

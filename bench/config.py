@@ -96,6 +96,10 @@ class TrainConfig:
     device: str = field(default="auto", metadata=_meta("auto (CUDA if available), cpu, cuda or cuda:N"))
     amp: Literal["off", "bf16", "fp16"] = field(default="off", metadata=_meta("mixed precision on CUDA: off, bf16 or fp16"))
     log_every: int = field(default=1, metadata=_meta("write a training-log row every N steps", min=1))
+    checkpoint_every: int = field(
+        default=0, metadata=_meta("write a resumable checkpoint every N steps (0: none; weights are saved at the end)", min=0)
+    )
+    keep_checkpoints: int = field(default=2, metadata=_meta("keep the newest N checkpoints", min=1))
 
 
 @dataclass

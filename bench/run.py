@@ -135,25 +135,29 @@ class RunOutcome:
     failed: list[str]
 
 
-def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True) -> RunOutcome:
-    """Prepare, then train, evaluate and time every experiment x seed; write the run folder."""
+def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True, restart: bool = False) -> RunOutcome:
+    """Prepare, then train, evaluate and time every experiment x seed; write the run folder.
+
+    Rerunning the same command continues: finished experiments (same config fingerprint) are reused,
+    unfinished ones resume from their newest checkpoint; ``restart`` starts every experiment over.
+    """
     ctx = init_distributed(cfg.train.device)
     try:
-        return _run(cfg, Path(out_root), ctx, progress)
+        return _run(cfg, Path(out_root), ctx, progress, restart)
     finally:
         shutdown(ctx)
 
 
-def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool) -> RunOutcome:
+def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool, restart: bool = False) -> RunOutcome:
     prepared = prepare(cfg, out_root, progress=progress, ctx=ctx, lock=True)
     try:
-        return _run_prepared(prepared, ctx, progress)
+        return _run_prepared(prepared, ctx, progress, restart)
     finally:
         if prepared.lock:
             prepared.lock.release()
 
 
-def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool) -> RunOutcome:
+def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool, restart: bool = False) -> RunOutcome:
     from bench.metrics import LPIPSMetric
 
     cfg = prepared.cfg
@@ -165,7 +169,7 @@ def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool) -> Ru
     failed: list[str] = []
     for exp in cfg.experiments:
         for seed in cfg.seeds:
-            new_rows = run_experiment(prepared, exp, seed, ctx, lpips_metric, progress=progress)
+            new_rows = run_experiment(prepared, exp, seed, ctx, lpips_metric, progress=progress, restart=restart)
             if any(r["status"] == "failed" for r in new_rows):
                 failed.append(f"{exp.name} (seed {seed})")
             rows.extend(new_rows)
@@ -174,9 +178,37 @@ def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool) -> Ru
     return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(rows, columns=RESULT_COLUMNS), failed)
 
 
+def experiment_fingerprint(cfg: BenchConfig, exp: ExperimentConfig, seed: int) -> str:
+    """A hash of everything that decides one experiment's results (not the other experiments, not I/O settings)."""
+    settings = to_dict(cfg)
+    for key in ("name", "experiments", "seeds"):
+        settings.pop(key)
+    for key in ("checkpoint_every", "keep_checkpoints"):
+        settings["train"].pop(key)
+    settings["data"].pop("workers")
+    return config_hash({"settings": settings, "experiment": to_dict(exp), "seed": seed})
+
+
+def _finished_rows(exp_dir: Path, fingerprint: str, restart: bool, name: str) -> list[dict] | None:
+    """Rows of a finished experiment with the same fingerprint, or None (then it runs)."""
+    done = exp_dir / "result.json"
+    if restart or not done.is_file():
+        return None
+    try:
+        stored = json.loads(done.read_text())
+    except ValueError:
+        return None
+    if stored.get("fingerprint") != fingerprint:
+        log.warning("experiment %s: its config changed since it finished; running it again from scratch", name)
+        return None
+    log.info("experiment %s: finished earlier with the same config; reusing its results", name)
+    return stored["rows"]
+
+
 def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext,
-                   lpips_metric, *, progress: bool) -> list[dict]:
+                   lpips_metric, *, progress: bool, restart: bool = False) -> list[dict]:
     """Train, evaluate and time one experiment with one seed; rank 0 returns its result rows."""
+    from bench import checkpoint as ckpt
     from bench.evaluate import evaluate, summarise
     from bench.modeling import backbone_weights, build_model, has_trainable_parameters
     from bench.timing import count_flops, count_params, time_forward
@@ -184,6 +216,20 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
 
     cfg = prepared.cfg
     exp_dir = prepared.run_dir / exp.name / f"seed{seed}"
+    label = f"{exp.name} (seed {seed})"
+    fingerprint = experiment_fingerprint(cfg, exp, seed)
+    finished = _finished_rows(exp_dir, fingerprint, restart, label)
+    if finished is not None:
+        return finished if ctx.is_main else []
+    ckpt_dir = exp_dir / "checkpoints"
+    if ctx.is_main:
+        stale = ckpt.checkpoints(ckpt_dir) and (restart or ckpt.load_latest(ckpt_dir, fingerprint) is None)
+        if stale:
+            log.warning("experiment %s: %s; its checkpoints are discarded and it starts from scratch", label,
+                        "--restart" if restart else "its config changed since they were written")
+            ckpt.clear(ckpt_dir)
+        (exp_dir / "result.json").unlink(missing_ok=True)
+    ctx.barrier()
     seed_everything(seed)
     model = build_model(exp, cfg.weights).to(ctx.device)
     status, message, steps, seconds, perceptual = "done", "", 0, 0.0, "n/a (not trained)"
@@ -192,7 +238,7 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
         log.info("training %s (seed %d) on %d pairs", exp.name, seed, len(prepared.train_split(exp.extra_data)))
         try:
             result = train_model(model, prepared.train_split(exp.extra_data), cfg, seed, ctx, progress=progress,
-                                 desc=f"{exp.name} s{seed}")
+                                 desc=f"{exp.name} s{seed}", checkpoint_dir=ckpt_dir, fingerprint=fingerprint)
             steps, seconds, perceptual, train_log = result.steps, result.seconds, result.perceptual, result.log
         except NonFiniteLoss as exc:
             status, message = "failed", str(exc)
@@ -227,6 +273,9 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
                              batch_size=cfg.eval.batch_size, pred_dir=pred_dir, progress=progress, desc=f"{exp.name} {split}")
         atomic_write_text(exp_dir / f"metrics_{split}.csv", per_image.to_csv(index=False))
         rows.append({**base, "split": split, **summarise(per_image)})
+    if status == "done":
+        atomic_write_text(exp_dir / "result.json", json.dumps({"fingerprint": fingerprint, "rows": rows}, default=float) + "\n")
+        ckpt.clear(ckpt_dir)  # the final weights are in model.pt
     return rows
 
 

@@ -113,11 +113,16 @@ def train_model(
     *,
     progress: bool = True,
     desc: str = "train",
+    checkpoint_dir: Path | None = None,
+    fingerprint: str = "",
 ) -> TrainResult:
     """Train ``model`` (already on ``ctx.device``) on ``dataset`` for the configured steps.
 
-    Returns the per-step log (rank 0's losses). Raises :class:`NonFiniteLoss` on a NaN/inf loss.
+    With ``checkpoint_dir``, continues from the newest checkpoint there whose ``fingerprint`` matches,
+    and writes one every ``train.checkpoint_every`` steps (rank 0).  Returns the per-step log (rank 0's
+    losses). Raises :class:`NonFiniteLoss` on a NaN/inf loss.
     """
+    from bench import checkpoint as ckpt
     from datasets.dataset import make_loader
 
     if cfg.train.amp != "off" and ctx.device.type != "cuda":
@@ -137,13 +142,26 @@ def train_model(
     scheduler = make_scheduler(optimizer, cfg, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and ctx.device.type == "cuda")
     rows: list[dict] = []
+    step, epoch, position, last, elapsed = 0, 0, 0, None, 0.0
+    resumed = ckpt.load_latest(checkpoint_dir, fingerprint) if checkpoint_dir is not None else None
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        scaler.load_state_dict(resumed["scaler"])
+        ckpt.set_rng_state(resumed["rng"])
+        step, epoch, position = resumed["step"], resumed["epoch"], resumed["position"]
+        rows, last, elapsed = list(resumed["rows"]), resumed["last"], resumed["elapsed"]
+        log.info("%s: resuming from step %d of %d", desc, step, steps)
     model.train()
-    start = time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, disable=not (progress and ctx.is_main), dynamic_ncols=True, leave=False)
-    step, epoch, last = 0, 0, None
+    start = time.perf_counter() - elapsed
+    bar = tqdm(total=steps, initial=step, desc=desc, disable=not (progress and ctx.is_main), dynamic_ncols=True, leave=False)
+    every = cfg.train.checkpoint_every
     while step < steps:
         sampler.set_epoch(epoch)
-        for sample in loader:
+        for index, sample in enumerate(loader):
+            if index < position:  # resuming inside an epoch: these batches were already trained on
+                continue
             if step >= steps:
                 break
             rgb = sample["rgb"].to(ctx.device, non_blocking=True)
@@ -157,7 +175,7 @@ def train_model(
                 raise _out_of_memory(cfg, ctx, batch, step, exc) from None
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(
-                    f"non-finite loss at step {step + 1}: total {float(loss)}, terms "
+                    f"non-finite loss at step {step + 1}: total {float(loss.detach())}, terms "
                     + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
                     + f"; lr {scheduler.get_last_lr()[0]:.3g}. Lower train.lr, or use train.amp=off"
                 )
@@ -177,7 +195,16 @@ def train_model(
                              "seconds": round(time.perf_counter() - start, 4)})
             bar.set_postfix(loss=f"{last:.4f}", refresh=False)
             bar.update(1)
+            position = index + 1
+            if checkpoint_dir is not None and ctx.is_main and every and step % every == 0 and step < steps:
+                ckpt.save_checkpoint(checkpoint_dir, {
+                    "fingerprint": fingerprint, "step": step, "epoch": epoch, "position": position,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
+                    "rows": rows, "last": last, "elapsed": time.perf_counter() - start,
+                }, keep=cfg.train.keep_checkpoints)
         epoch += 1
+        position = 0
     bar.close()
     return TrainResult(step, time.perf_counter() - start, last, criterion.perceptual_status, pd.DataFrame(rows))
 

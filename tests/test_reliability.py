@@ -87,3 +87,59 @@ def test_bench_run_refuses_a_folder_in_use(tmp_path, capsys):
     assert "is in use by another `bench run`" in capsys.readouterr().err
     assert not (run_dir / "results.csv").exists()
     assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
+
+
+NAN_PLUGIN = '''
+import torch
+from torch import nn
+from bench import register_model
+
+
+class NaNAfterFirstStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 3, 1)
+        self.calls = 0
+
+    def forward(self, rgb, depth):
+        out = self.conv(torch.cat([rgb, depth], dim=1))
+        if self.training:
+            self.calls += 1
+            if self.calls >= 2:
+                out = out * float("nan")
+        return out
+
+
+@register_model("nan_after_first_step")
+def nan_after_first_step() -> nn.Module:
+    """Produces NaN from its second training step (test plugin)."""
+    return NaNAfterFirstStep()
+'''
+
+
+def test_non_finite_loss_fails_one_experiment_and_the_others_run(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+    import yaml
+
+    from bench.cli import main
+
+    (tmp_path / "nan_plugin_mod.py").write_text(NAN_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = {"name": "nan", "plugins": ["nan_plugin_mod"],
+           "data": {"source": "synthetic", "root": str(tmp_path / "data"), "size": 16,
+                    "synthetic": {"train": 2, "val": 1, "test": 1, "size": 16}},
+           "train": {"steps": 3, "batch_size": 2, "checkpoint_every": 1}, "loss": {"perceptual": 0},
+           "eval": {"timing_runs": 1, "timing_warmup": 0},
+           "experiments": [{"name": "broken", "model": "nan_after_first_step"}, {"name": "identity", "model": "identity"}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    code = main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 3 and "failed: broken (seed 0)" in err
+    results = pd.read_csv(tmp_path / "runs" / "nan" / "results.csv")
+    broken = results[results.experiment == "broken"].iloc[0]
+    assert broken.status == "failed" and "non-finite loss at step 2" in broken.message and "charbonnier=" in broken.message
+    assert (results[results.experiment == "identity"].status == "done").all()
+    exp_dir = tmp_path / "runs" / "nan" / "broken" / "seed0"
+    assert (exp_dir / "checkpoints" / "step_00000001.pt").exists(), "the last good checkpoint is kept"
+    assert not (exp_dir / "model.pt").exists()
+    assert "Failed experiments (no numbers): broken." in (tmp_path / "runs" / "nan" / "report.html").read_text()
