@@ -133,6 +133,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.registry import register_model
+from models.padding import pad_to_multiple
 from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -481,12 +482,9 @@ class ATSA(nn.Module):
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """rgb (B,3,H,W) in [0,1], depth (B,1,H,W) -> map (B,3,H,W) (plain conv output)."""
         h, w = rgb.shape[-2:]
-        ph, pw = -h % self.multiple, -w % self.multiple
         x = (rgb - self.rgb_mean.to(rgb.dtype)) / self.rgb_std.to(rgb.dtype)
         d = depth.to(rgb.dtype)
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-            d = F.pad(d, (0, pw, 0, ph), mode="replicate")
+        x, d = pad_to_multiple(x, self.multiple), pad_to_multiple(d, self.multiple)
         h2, h3, h4, h5 = self.rgb_stream(x)
         d2, d3, d4 = self.depth_stream(d.expand(-1, 3, -1, -1))
         out = self.head(self.flm(h2, h3, h4, h5, d2, d3, d4))

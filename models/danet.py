@@ -134,6 +134,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.registry import register_model
+from models.padding import pad_to_multiple
 from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -433,10 +434,7 @@ class DANet(nn.Module):
         h, w = rgb.shape[-2:]
         x = (rgb - self.mean) / self.std
         m = self.size_multiple
-        pad_h, pad_w = (-h) % m, (-w) % m
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-            depth = F.pad(depth, (0, pad_w, 0, pad_h), mode="replicate")
+        x, depth = pad_to_multiple(x, m), pad_to_multiple(depth, m)
 
         c1, c2, c3, c4, c5 = self.encoder(torch.cat([x, depth], dim=1))
         feats = [self.pafem(c5)] + [lat(c) for lat, c in zip(self.lateral, (c4, c3, c2, c1))]

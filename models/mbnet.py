@@ -92,6 +92,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
 from bench.registry import register_model
+from models.padding import pad_to_multiple
 from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -406,19 +407,10 @@ class MBNet(nn.Module):
             if isinstance(module, KernelTransformationUnit):
                 module.mode = mode
 
-    def _pad(self, x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
-        if not (ph or pw):
-            return x
-        mode = self.pad_mode
-        if mode == "reflect" and (ph >= x.shape[-2] or pw >= x.shape[-1]):
-            mode = "replicate"  # reflection needs the pad to be smaller than the side
-        return F.pad(x, (0, pw, 0, ph), mode=mode)
-
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """rgb (B,3,H,W) in [0,1], depth (B,1,H,W) -> residual map (B,3,H,W) (no final relu(rgb + map))."""
         h, w = rgb.shape[-2:]
-        ph, pw = -h % 32, -w % 32
-        rgb_p, depth_p = self._pad(rgb, ph, pw), self._pad(depth.to(rgb.dtype), ph, pw)
+        rgb_p, depth_p = pad_to_multiple(rgb, 32, self.pad_mode), pad_to_multiple(depth.to(rgb.dtype), 32, self.pad_mode)
 
         r2, r4, r8, r16, r32 = self.rgb_encoder(rgb_p)
         _, _, d8, d16, d32 = self.depth_encoder(depth_p)

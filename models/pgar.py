@@ -126,6 +126,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.registry import register_model
+from models.padding import pad_to_multiple
 from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -411,14 +412,6 @@ class PGAR(nn.Module):
         self.gr_rgb2 = GRModule(rgb_widths[1], g)
         self.gr_rgb1 = GRModule(rgb_widths[0], g, out_ch=out_channels)  # the output head
 
-    def _pad(self, x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
-        if not (ph or pw):
-            return x
-        mode = self.pad_mode
-        if mode == "reflect" and (ph >= x.shape[-2] or pw >= x.shape[-1]):
-            mode = "replicate"  # reflection needs the pad to be smaller than the side
-        return F.pad(x, (0, pw, 0, ph), mode=mode)
-
     def normalise_inputs(self, rgb: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ImageNet-normalised rgb and the depth stream's input ``((1 - depth) - 0.493) / 0.231``."""
         mean = torch.tensor(IMAGENET_MEAN, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
@@ -431,8 +424,9 @@ class PGAR(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """rgb (B,3,H,W) in [0,1], depth (B,1,H,W) -> (B,out_channels,H,W) (plus side maps if switched on)."""
         h, w = rgb.shape[-2:]
-        ph, pw = -h % 32, -w % 32
-        x, d = self.normalise_inputs(self._pad(rgb, ph, pw), self._pad(depth.to(rgb.dtype), ph, pw))
+        x, d = self.normalise_inputs(
+            pad_to_multiple(rgb, 32, self.pad_mode), pad_to_multiple(depth.to(rgb.dtype), 32, self.pad_mode)
+        )
 
         x1, x2, x3, x4, x5, x6 = self.rgb_backbone(x)
         d3, d4, d5 = self.depth_stream(d)

@@ -125,6 +125,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.registry import register_model
+from models.padding import pad_to_multiple
 from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -481,10 +482,7 @@ class RD3D(nn.Module):
         h, w = rgb.shape[-2:]
         ph, pw = -h % 32, -w % 32
         clip = self.make_clip(rgb, depth)
-        if ph or pw:
-            b = clip.shape[0]
-            flat = F.pad(clip.flatten(1, 2), (0, pw, 0, ph), mode="replicate")
-            clip = flat.view(b, 3, 2, h + ph, w + pw)
+        clip = pad_to_multiple(clip, 32)  # (B,3,2,H+ph,W+pw)
         features = self.encoder(clip)
         reduced = [reduce(f) for reduce, f in zip(self.reductions, features)]
         half = self.decoder(*reduced)  # (B,3,H_pad/2,W_pad/2)
