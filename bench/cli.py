@@ -53,6 +53,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", metavar="NAME[,NAME]", help="run only these experiments (comma separated)")
 
 
+def _add_trained_experiment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder written by `bench run`")
+    p.add_argument("--experiment", required=True, help="experiment name in the run")
+    p.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m bench``."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_Formatter)
@@ -93,9 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(pickled dict; only load files you trust), a plain 2-D .npy, or a 16-bit/8-bit greyscale PNG (scaled to [0,1]).",
         epilog="example:\n  python -m bench predict runs/benchmark --experiment mbnet --image scene.png --depth scene.npy --out relit.png",
     )
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("--experiment", required=True, help="experiment name in the run")
-    p.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
+    _add_trained_experiment_args(p)
     p.add_argument("--image", type=Path, required=True, help="input PNG (RGB or RGBA, 8-bit)")
     p.add_argument("--depth", type=Path, required=True, help="depth map: .npy or 16-bit PNG")
     p.add_argument("--out", type=Path, required=True, help="output PNG")
@@ -107,9 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ImageNNN plus readme.txt (runtime per image, CPU/GPU, extra data), zipped.",
         epilog="example:\n  python -m bench export runs/benchmark --experiment mbnet",
     )
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument("--experiment", required=True, help="experiment name in the run")
-    p.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
+    _add_trained_experiment_args(p)
     p.add_argument("--out", type=Path, help="zip file (default: RUN_DIR/<experiment>/submission.zip)")
     p.set_defaults(func=_cmd_export)
 
