@@ -34,6 +34,8 @@ def evaluate(
 ) -> pd.DataFrame:
     """Run ``model`` over ``dataset``; return one row per image (``scene_id`` + metrics).
 
+    ``model`` is normally ``bench.prepare_for_inference(trained)``; inputs are passed channels_last.
+
     Samples without a target (e.g. VIDIT's test split) get predictions but NaN metrics.
     Predictions are written as 8-bit RGB PNGs ``pred_dir/<scene_id>.png`` (atomically) when given.
     """
@@ -43,8 +45,8 @@ def evaluate(
     loader = make_loader(dataset, batch_size=batch_size, shuffle=False, workers=0)
     rows: list[dict] = []
     for sample in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        rgb = sample["rgb"].to(device)
-        depth = sample["depth"].to(device)
+        rgb = sample["rgb"].to(device).contiguous(memory_format=torch.channels_last)
+        depth = sample["depth"].to(device).contiguous(memory_format=torch.channels_last)
         pred = model(rgb, depth).float().clamp(0.0, 1.0)
         ids = list(sample["scene_id"])
         if "target" in sample:

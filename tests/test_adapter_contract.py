@@ -84,3 +84,23 @@ def test_residual_switch(adapter):
         raw = model(rgb, depth)
     assert torch.equal(plain, raw)
     assert torch.allclose(residual, torch.relu(rgb + raw)) and (residual >= 0).all(), name
+
+
+def test_prepare_for_inference_equals_the_plain_module(adapter):
+    """bench.prepare_for_inference folds BatchNorm and goes channels_last; outputs stay within 1e-4 relative."""
+    name, model = adapter
+    model.eval()
+    torch.manual_seed(5)
+    for module in model.modules():  # non-trivial BN statistics, so folding is exercised
+        if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    fast = bench.prepare_for_inference(model)
+    rgb, depth = _inputs(1, 48, 80, seed=6)
+    with torch.inference_mode():
+        plain = model(rgb, depth)
+        prepared = fast(rgb.contiguous(memory_format=torch.channels_last), depth.contiguous(memory_format=torch.channels_last))
+    scale = plain.abs().max().clamp_min(1e-6)
+    assert ((plain - prepared).abs().max() / scale) <= 1e-4, name
+    assert all(not p.requires_grad for p in fast.parameters())
+    assert any(p.requires_grad for p in model.parameters()) or not list(model.parameters()), "the original is untouched"

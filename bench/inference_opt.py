@@ -1,0 +1,86 @@
+"""``prepare_for_inference``: every inference-only optimisation, in one public entry point.
+
+``bench.create_model`` returns the plain trainable module; evaluation and timing call
+:func:`prepare_for_inference` on a copy, which
+
+* switches to eval mode and freezes parameters,
+* folds each BatchNorm into the convolution before it (``Sequential(conv, bn, ...)`` and torchvision
+  ResNet blocks' ``convN``/``bnN`` pairs), replacing the BatchNorm with ``Identity``,
+* converts conv weights to ``channels_last`` (``channels_last_3d`` for 3-D convs), which selects the
+  NHWC kernels on CPU and CUDA.
+
+Inputs should then be passed in ``channels_last`` too (evaluation and timing do).  Outputs equal the
+plain module's within float rounding (tested: 1e-4 relative).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+log = logging.getLogger(__name__)
+
+
+def _fold_sequential(seq: nn.Sequential) -> int:
+    folded = 0
+    names = list(seq._modules)
+    for first, second in zip(names, names[1:]):
+        conv, bn = seq._modules[first], seq._modules[second]
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+            seq._modules[first] = fuse_conv_bn_eval(conv, bn)
+            seq._modules[second] = nn.Identity()
+            folded += 1
+    return folded
+
+
+def _fold_named_pairs(module: nn.Module) -> int:
+    """torchvision ResNet and its blocks: ``conv1``/``bn1``, ``conv2``/``bn2``, ... applied in that order."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+    if not isinstance(module, (ResNet, Bottleneck, BasicBlock)):
+        return 0
+    folded = 0
+    for i in (1, 2, 3):
+        conv, bn = getattr(module, f"conv{i}", None), getattr(module, f"bn{i}", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            setattr(module, f"conv{i}", fuse_conv_bn_eval(conv, bn))
+            setattr(module, f"bn{i}", nn.Identity())
+            folded += 1
+    return folded
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold BatchNorm layers into the convolutions before them, in place (eval mode). Returns how many."""
+    model.eval()
+    folded = 0
+    for module in list(model.modules()):
+        if isinstance(module, nn.Sequential):
+            folded += _fold_sequential(module)
+        folded += _fold_named_pairs(module)
+    return folded
+
+
+def prepare_for_inference(model: nn.Module, *, channels_last: bool = True, fold_bn: bool = True) -> nn.Module:
+    """A copy of ``model`` with every inference-only optimisation applied (the original is untouched)."""
+    fast = copy.deepcopy(model).eval()
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    if fold_bn:
+        count = fold_batchnorm(fast)
+        log.debug("folded %d BatchNorm layers", count)
+    if channels_last:
+        fast._apply(_to_channels_last)
+    return fast
+
+
+def _to_channels_last(t: torch.Tensor) -> torch.Tensor:
+    """4-D weights to channels_last, 5-D (3-D convs) to channels_last_3d, everything else unchanged."""
+    if t.ndim == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if t.ndim == 5:
+        return t.contiguous(memory_format=torch.channels_last_3d)
+    return t
