@@ -212,7 +212,8 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     from bench.evaluate import evaluate, summarise
     from bench.inference_opt import prepare_for_inference
     from bench.modeling import backbone_weights, build_model, has_trainable_parameters
-    from bench.timing import count_flops, count_params, time_forward
+    from bench.registry import count_parameters
+    from bench.timing import count_flops, time_forward
     from bench.train import NonFiniteLoss, save_log, save_weights, seed_everything, train_model
 
     cfg = prepared.cfg
@@ -263,7 +264,7 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     base = {
         "experiment": exp.name, "model": exp.model, "seed": seed, "status": status,
         "time_per_image_s": timing.median_s, "time_p90_s": timing.p90_s,
-        "params_m": count_params(model) / 1e6, "gflops": flops / 1e9, "steps": steps,
+        "params_m": count_parameters(model) / 1e6, "gflops": flops / 1e9, "steps": steps,
         "train_seconds": round(seconds, 3), "residual": exp.residual, "extra_data": train_key(exp.extra_data)[6:] or "none",
         "data_source": cfg.data.source, "data_size": cfg.data.size, "device": timing.device,
         "weights": backbone_weights(model), "perceptual_loss": perceptual,

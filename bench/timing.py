@@ -108,7 +108,3 @@ def count_flops(model: nn.Module, size: tuple[int, int], device: torch.device | 
         model(rgb, depth)
     return int(counter.get_total_flops())
 
-
-def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())

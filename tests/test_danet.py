@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import vgg16_bn
 
 import bench
+from bench.timing import count_flops
 import models.danet  # noqa: F401  (registers "danet" until models/__init__.py imports it)
 from bench.weights import torch_hub_checkpoints
 from models.danet import DANet, DANetOutputs, PositionAttention, convert_official_state_dict
@@ -27,16 +27,6 @@ def model() -> DANet:
 def meta_model() -> DANet:
     with torch.device("meta"):
         return DANet()
-
-
-def _flops(model: torch.nn.Module, size: int) -> int:
-    with torch.device("meta"):
-        rgb, depth = torch.rand(1, 3, size, size), torch.rand(1, 1, size, size)
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        out = model(rgb, depth)
-    assert out.shape == (1, 3, size, size)
-    return counter.get_total_flops()
 
 
 def test_registered_with_description():
@@ -59,7 +49,7 @@ def test_parameter_count_matches_official():
 
 
 def test_flops_at_256(meta_model):
-    flops = _flops(meta_model, 256)
+    flops = count_flops(meta_model, (256, 256))
     assert flops == 58_941_898_752  # the figure recorded in the module docstring
     assert round(flops / 1e9, 2) == 58.94
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import resnet50
 
 import bench
+from bench.timing import count_flops
 from models.mbnet import (
     DDPM,
     KernelTransformationUnit,
@@ -35,16 +35,6 @@ def meta_model() -> MBNet:
         return MBNet()
 
 
-def _flops(model: torch.nn.Module, size: int) -> int:
-    with torch.device("meta"):
-        rgb, depth = torch.rand(1, 3, size, size), torch.rand(1, 1, size, size)
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        out = model(rgb, depth)
-    assert out.shape == (1, 3, size, size)
-    return counter.get_total_flops()
-
-
 def test_registered_with_description():
     assert "mbnet" in bench.list_models()
     with torch.device("meta"):
@@ -65,8 +55,8 @@ def test_no_classifier_parameters(meta_model):
 
 
 def test_flops_match_official(meta_model):
-    f1024 = _flops(meta_model, 1024)
-    f256 = _flops(meta_model, 256)
+    f1024 = count_flops(meta_model, (1024, 1024))
+    f256 = count_flops(meta_model, (256, 256))
     assert abs(f1024 - OFFICIAL_FLOPS_1024) / OFFICIAL_FLOPS_1024 < 0.02
     assert abs(f256 - OFFICIAL_FLOPS_256) / OFFICIAL_FLOPS_256 < 0.02
     assert round(f1024 / 1e9, 2) == 912.48 and round(f256 / 1e9, 2) == 57.03  # the docstring figures

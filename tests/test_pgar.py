@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 import bench
+from bench.timing import count_flops
 import models.pgar  # noqa: F401  (registers "pgar" until models/__init__.py imports it)
 from models.pgar import PGAR, GRModule, GuidedResidualBlock, VGG16Backbone, interleave_guidance
 
@@ -27,17 +27,6 @@ def model() -> PGAR:
 def meta_model() -> PGAR:
     with torch.device("meta"):
         return PGAR()
-
-
-def _flops(model: torch.nn.Module, h: int, w: int | None = None) -> int:
-    w = h if w is None else w
-    with torch.device("meta"):
-        rgb, depth = torch.rand(1, 3, h, w), torch.rand(1, 1, h, w)
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        out = model(rgb, depth)
-    assert out.shape == (1, 3, h, w)
-    return counter.get_total_flops()
 
 
 def _count(model: torch.nn.Module) -> int:
@@ -66,8 +55,8 @@ def test_parameter_count_matches_official():
 
 
 def test_flops_recorded(meta_model):
-    assert _flops(meta_model, 256) == OUR_FLOPS_256
-    f352 = _flops(meta_model, 352)
+    assert count_flops(meta_model, (256, 256)) == OUR_FLOPS_256
+    f352 = count_flops(meta_model, (352, 352))
     assert abs(f352 - OFFICIAL_FLOPS_352) / OFFICIAL_FLOPS_352 < 0.01
 
 
