@@ -35,6 +35,7 @@ examples:
   python -m bench data synth --root /tmp/vidit-synth --train 30 --size 256
   python -m bench config benchmark.yaml --set data.size=64
   python -m bench config --keys
+  python -m bench perf
 
 Run a command with --help for its options."""
 
@@ -151,6 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_data_check)
 
     p = sub.add_parser(
+        "perf", help="benchmark model speed and harness overhead; prints a table, writes CSV", formatter_class=_Formatter,
+        description=_PERF_DESCRIPTION, epilog=_PERF_EPILOG,
+    )
+    p.add_argument("--models", default="mbnet,atst,danet,rd3d,pgar", metavar="NAME[,NAME]", help="models to time (default: all five)")
+    p.add_argument("--sizes", default="256,512,1024", metavar="N[,N]", help="square input sides for inference (default 256,512,1024)")
+    p.add_argument("--runs", type=int, default=3, help="timed runs per model and size above 256 px (default 3)")
+    p.add_argument("--small-runs", type=int, default=5, help="timed runs at sizes <= 256 px (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up runs per model and size (default 1)")
+    p.add_argument("--official-code", type=Path, metavar="DIR",
+                   help="folder with the authors' MBNet code (hdfnet.py, or code/hdfnet.py) to race against; "
+                        "default: the built-in official formulation")
+    p.add_argument("--reference-size", type=int, default=1024, help="image side for the MBNet reference race (default 1024)")
+    p.add_argument("--reference-runs", type=int, default=3, help="interleaved runs of the reference race (default 3)")
+    p.add_argument("--train-model", default="pgar", help="model for the harness-vs-bare-loop training race (default pgar)")
+    p.add_argument("--train-size", type=int, default=128, help="training image side (default 128)")
+    p.add_argument("--train-steps", type=int, default=6, help="steps per training round (default 6)")
+    p.add_argument("--train-rounds", type=int, default=3, help="interleaved rounds of the training race (default 3)")
+    p.add_argument("--sections", default=",".join(("inference", "reference", "training", "data", "metrics")),
+                   metavar="NAME[,NAME]", help="sections to run (default: all)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
+    p.add_argument("--autocast", choices=("off", "bf16", "fp16"), default="off", help="CUDA mixed-precision inference")
+    p.add_argument("--compile", action="store_true", help="torch.compile the inference models")
+    p.add_argument("--csv", type=Path, default=Path("perf.csv"), help="where to write the CSV (default perf.csv)")
+    p.set_defaults(func=_cmd_perf)
+
+    p = sub.add_parser(
         "config", help="print the resolved config, or every key with its default", formatter_class=_Formatter,
         description="Print a config with defaults filled in and overrides applied (what `run` would use).",
         epilog="examples:\n  python -m bench config benchmark.yaml --set data.size=64\n  python -m bench config --keys",
@@ -183,6 +210,65 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"failed: {', '.join(outcome.failed)} (see the message column of results.csv)", file=sys.stderr)
         return EXIT_FAILED_EXPERIMENT
     return EXIT_OK
+
+
+_PERF_DESCRIPTION = """\
+Measure, in one run: inference time per image of each model at each size (median,
+p90, achieved GFLOP/s against this machine's matmul rate, peak memory); MBNet
+against the official code's forward pass (same weights, interleaved runs); the
+harness's training throughput against a bare loop; the data loader against what
+training consumes; and metric time as a share of inference time.  About 9
+minutes on 2 CPU cores with the defaults.  Figures are medians; see
+docs/performance.md for what each one means."""
+
+_PERF_EPILOG = """\
+examples:
+  python -m bench perf
+  python -m bench perf --official-code ~/NTIRE2021-Depth-Guided-Image-Relighting-MBNet
+  python -m bench perf --models mbnet --sizes 256 --sections inference,reference --reference-size 256"""
+
+
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from bench.perf import PerfOptions, format_table, run_perf, summarise_targets, write_csv
+
+    options = PerfOptions(
+        models=_names(args.models, "--models"), sizes=_ints(args.sizes, "--sizes"), runs=_positive(args.runs, "--runs"),
+        small_runs=_positive(args.small_runs, "--small-runs"), warmup=max(0, args.warmup), device=args.device,
+        official_code=args.official_code, reference_size=_positive(args.reference_size, "--reference-size"),
+        reference_runs=_positive(args.reference_runs, "--reference-runs"), train_model=args.train_model,
+        train_size=_positive(args.train_size, "--train-size"), train_steps=_positive(args.train_steps, "--train-steps"),
+        train_rounds=_positive(args.train_rounds, "--train-rounds"), sections=_names(args.sections, "--sections"),
+        autocast=args.autocast, compile=args.compile,
+    )
+    report = run_perf(options)
+    frame = report.frame()
+    path = write_csv(frame, args.csv)
+    print(format_table(frame))
+    for line in summarise_targets(frame):
+        print(line)
+    print(f"\nCSV: {path}")
+    return EXIT_OK
+
+
+def _names(text: str, flag: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise BenchError(f"{flag}: give at least one name")
+    return names
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in _names(text, flag)]
+    except ValueError:
+        raise BenchError(f"{flag}: expected comma-separated whole numbers, got {text!r}") from None
+    return [_positive(v, flag) for v in values]
+
+
+def _positive(value: int, flag: str) -> int:
+    if value < 1:
+        raise BenchError(f"{flag}: expected a positive number, got {value}")
+    return value
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -131,6 +131,10 @@ class EvalConfig:
     save_predictions: bool = field(default=True, metadata=_meta("write predicted PNGs"))
     timing_runs: int = field(default=5, metadata=_meta("timed forward passes per model (median and p90 reported)", min=1))
     timing_warmup: int = field(default=1, metadata=_meta("untimed warm-up passes", min=0))
+    autocast: Literal["off", "bf16", "fp16"] = field(
+        default="off", metadata=_meta("evaluate and time in CUDA mixed precision: off, bf16 or fp16 (ignored on CPU)")
+    )
+    compile: bool = field(default=False, metadata=_meta("torch.compile the inference model (slow first call)"))
 
 
 @dataclass

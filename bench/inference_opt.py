@@ -7,7 +7,8 @@
 * folds each BatchNorm into the convolution before it (``Sequential(conv, bn, ...)`` and torchvision
   ResNet blocks' ``convN``/``bnN`` pairs), replacing the BatchNorm with ``Identity``,
 * converts conv weights to ``channels_last`` (``channels_last_3d`` for 3-D convs), which selects the
-  NHWC kernels on CPU and CUDA.
+  NHWC kernels on CPU and CUDA,
+* optionally (off by default) runs under CUDA bf16/fp16 autocast and/or ``torch.compile``.
 
 Inputs should then be passed in ``channels_last`` too (evaluation and timing do).  Outputs equal the
 plain module's within float rounding (tested: 1e-4 relative).
@@ -64,8 +65,38 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
-def prepare_for_inference(model: nn.Module, *, channels_last: bool = True, fold_bn: bool = True) -> nn.Module:
-    """A copy of ``model`` with every inference-only optimisation applied (the original is untouched)."""
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class AutocastInference(nn.Module):
+    """Runs ``model`` under CUDA autocast and returns float32: forward(rgb, depth) -> (B,3,H,W) float32."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.model = model
+        self.dtype = dtype
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=self.dtype):
+            return self.model(rgb, depth).float()
+
+
+def prepare_for_inference(
+    model: nn.Module,
+    *,
+    channels_last: bool = True,
+    fold_bn: bool = True,
+    autocast: str = "off",
+    compile: bool = False,
+) -> nn.Module:
+    """A copy of ``model`` with every inference-only optimisation applied (the original is untouched).
+
+    ``autocast`` ("off", "bf16", "fp16") runs the forward pass in CUDA mixed precision (outputs are
+    float32 but no longer equal the plain module's to 1e-4); it needs the model on a CUDA device.
+    ``compile`` wraps the result in ``torch.compile`` (the first calls compile, which takes a while).
+    """
+    if autocast not in ("off", *AUTOCAST_DTYPES):
+        raise ValueError(f"autocast must be 'off', 'bf16' or 'fp16', got {autocast!r}")
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
@@ -74,6 +105,13 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool = True, fold_
         log.debug("folded %d BatchNorm layers", count)
     if channels_last:
         fast._apply(_to_channels_last)
+    if autocast != "off":
+        device = next(fast.parameters(), torch.empty(0)).device
+        if device.type != "cuda":
+            raise ValueError(f"autocast={autocast!r} is a CUDA switch; the model is on {device}")
+        fast = AutocastInference(fast, AUTOCAST_DTYPES[autocast])
+    if compile:
+        fast = torch.compile(fast)
     return fast
 
 

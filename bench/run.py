@@ -257,7 +257,7 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
                                                             "train": to_dict(cfg.train), "loss": to_dict(cfg.loss)}))
     size = (cfg.data.size, cfg.data.size)
     model.eval()
-    fast = prepare_for_inference(model)  # what timing and evaluation use (same outputs, faster)
+    fast = prepare_for_inference(model, **inference_options(cfg, ctx.device))  # what timing and evaluation use
     timing = time_forward(fast, size, ctx.device, runs=cfg.eval.timing_runs, warmup=cfg.eval.timing_warmup,
                           channels_last=True)
     flops = count_flops(model, size)
@@ -283,6 +283,15 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     return rows
 
 
+def inference_options(cfg: BenchConfig, device: torch.device) -> dict:
+    """``prepare_for_inference`` switches from ``eval.autocast`` / ``eval.compile`` (autocast only on CUDA)."""
+    autocast = cfg.eval.autocast
+    if autocast != "off" and device.type != "cuda":
+        log.warning("eval.autocast=%s is for CUDA; evaluating in float32 on %s", autocast, device)
+        autocast = "off"
+    return {"autocast": autocast, "compile": cfg.eval.compile}
+
+
 def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None:
     """``results.csv`` and its companion ``results.json`` (conventions, provenance), atomically."""
     from bench.metrics import CONVENTIONS
@@ -303,7 +312,8 @@ def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None
         "metric_conventions": CONVENTIONS,
         "lpips": lpips_metric.status if lpips_metric else "n/a",
         "timing": "model forward only, batch 1, inference_mode, after warm-up, CUDA synchronised; median and p90; "
-                  "the model as bench.prepare_for_inference returns it (BatchNorm folded, channels_last)",
+                  "the model as bench.prepare_for_inference returns it (BatchNorm folded, channels_last)"
+                  + f"; eval.autocast={cfg.eval.autocast}, eval.compile={cfg.eval.compile}",
         "gflops": "torch.utils.flop_counter at data.size, batch 1 (1 multiply-add = 2 FLOPs)",
     }
     atomic_write_text(prepared.run_dir / "results.json", json.dumps(meta, indent=2, default=str) + "\n")

@@ -83,9 +83,23 @@ def per_rank_batch(cfg: BenchConfig, world_size: int) -> int:
 
 
 def make_optimizer(model: nn.Module, cfg: BenchConfig) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters (section 4.1)."""
+    """Adam over the trainable parameters (section 4.1), in its fused single-kernel form.
+
+    The fused implementation (CPU and CUDA) computes the same update as the per-parameter loop in
+    one pass over the parameters; ``python -m bench perf`` times both (docs/performance.md).  It
+    falls back to the default implementation where the fused kernel is unavailable.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.Adam(params, lr=cfg.train.lr, betas=tuple(cfg.train.betas))
+    kwargs = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas)}
+    if params and all(p.device.type in ("cpu", "cuda") and p.dtype in _FUSED_DTYPES for p in params):
+        try:
+            return torch.optim.Adam(params, fused=True, **kwargs)
+        except (RuntimeError, TypeError) as exc:  # an older torch, or a device without the fused kernel
+            log.debug("fused Adam unavailable (%s); using the default implementation", exc)
+    return torch.optim.Adam(params, **kwargs)
+
+
+_FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: BenchConfig, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
