@@ -196,7 +196,6 @@ def section_inference(report: PerfReport, matmul: float) -> None:
                 report.add("inference", name, size, "achieved", flops / median / 1e9, "GFLOP/s")
                 report.add("inference", name, size, "achieved / matmul", flops / median / 1e9 / matmul, "x")
             _add_peak(report, "inference", name, size, peak.peak)
-        del plain, fast
 
 
 def _add_peak(report: PerfReport, section: str, name: str, size: int | None, peak) -> None:

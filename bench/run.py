@@ -23,7 +23,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -33,6 +33,9 @@ from bench.data import build_split, prepare_data_root
 from bench.distributed import DistContext, init_distributed, shutdown
 from bench.lock import RunLock
 from bench.registry import check_model_args, load_plugins
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
