@@ -4,8 +4,9 @@
 :func:`prepare_for_inference` on a copy, which
 
 * switches to eval mode and freezes parameters,
-* folds each BatchNorm into the convolution before it (``Sequential(conv, bn, ...)`` and torchvision
-  ResNet blocks' ``convN``/``bnN`` pairs), replacing the BatchNorm with ``Identity``,
+* folds each BatchNorm into the convolution before it (``Sequential(conv, bn, ...)``, torchvision
+  ResNet blocks' ``convN``/``bnN`` pairs, and pairs a module declares in ``fold_pairs``; 2-D and
+  3-D), replacing the BatchNorm with ``Identity``,
 * converts conv weights to ``channels_last`` (``channels_last_3d`` for 3-D convs), which selects the
   NHWC kernels on CPU and CUDA,
 * optionally (off by default) runs under CUDA bf16/fp16 autocast and/or ``torch.compile``.
@@ -26,30 +27,48 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 log = logging.getLogger(__name__)
 
 
+def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
+    """A 2-D conv then a 2-D BatchNorm, or 3-D then 3-D, with running statistics to fold."""
+    pairs = ((nn.Conv2d, nn.BatchNorm2d), (nn.Conv3d, nn.BatchNorm3d))
+    return any(isinstance(conv, c) and isinstance(bn, b) for c, b in pairs) and bn.track_running_stats \
+        and bn.running_mean is not None and conv.out_channels == bn.num_features
+
+
 def _fold_sequential(seq: nn.Sequential) -> int:
     folded = 0
     names = list(seq._modules)
     for first, second in zip(names, names[1:]):
         conv, bn = seq._modules[first], seq._modules[second]
-        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+        if _foldable(conv, bn):
             seq._modules[first] = fuse_conv_bn_eval(conv, bn)
             seq._modules[second] = nn.Identity()
             folded += 1
     return folded
 
 
-def _fold_named_pairs(module: nn.Module) -> int:
-    """torchvision ResNet and its blocks: ``conv1``/``bn1``, ``conv2``/``bn2``, ... applied in that order."""
+def _named_pairs(module: nn.Module) -> tuple[tuple[str, str], ...]:
+    """The (conv, bn) attribute pairs of ``module`` whose BatchNorm is applied directly to the conv's output.
+
+    torchvision ResNets and their blocks (``conv1``/``bn1`` .. ``conv3``/``bn3``), and any module that
+    declares them in a ``fold_pairs`` class attribute (adapters opt in this way).
+    """
     from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-    if not isinstance(module, (ResNet, Bottleneck, BasicBlock)):
-        return 0
+    declared = getattr(type(module), "fold_pairs", ())
+    if declared:
+        return tuple(declared)
+    if isinstance(module, (ResNet, Bottleneck, BasicBlock)):
+        return tuple((f"conv{i}", f"bn{i}") for i in (1, 2, 3))
+    return ()
+
+
+def _fold_named_pairs(module: nn.Module) -> int:
     folded = 0
-    for i in (1, 2, 3):
-        conv, bn = getattr(module, f"conv{i}", None), getattr(module, f"bn{i}", None)
-        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-            setattr(module, f"conv{i}", fuse_conv_bn_eval(conv, bn))
-            setattr(module, f"bn{i}", nn.Identity())
+    for conv_name, bn_name in _named_pairs(module):
+        conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+        if conv is not None and bn is not None and _foldable(conv, bn):
+            setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
+            setattr(module, bn_name, nn.Identity())
             folded += 1
     return folded
 

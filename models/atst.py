@@ -171,6 +171,8 @@ class BasicBlock(nn.Module):
     Shapes: (B,C,h,w) -> (B,C,h,w).
     """
 
+    fold_pairs = (("conv1", "bn1"), ("conv2", "bn2"))  # each BN directly follows its conv (bench.prepare_for_inference)
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)

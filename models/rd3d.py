@@ -238,6 +238,7 @@ class InflatedBottleneck(nn.Module):
     """
 
     expansion = 4
+    fold_pairs = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))  # for bench.prepare_for_inference
 
     def __init__(self, in_ch: int, width: int, stride: int = 1) -> None:
         super().__init__()
@@ -280,6 +281,7 @@ class InflatedResNet50(nn.Module):
 
     layers = (3, 4, 6, 3)
     widths = (64, 128, 256, 512)
+    fold_pairs = (("conv1", "bn1"),)  # the stem's BN directly follows its conv (bench.prepare_for_inference)
 
     def __init__(self) -> None:
         super().__init__()
