@@ -4,30 +4,20 @@
 
 Prints, per model, the median and p90 forward time of the plain module (``torch.no_grad``, NCHW) and of
 the prepared one (``torch.inference_mode``, channels_last, BatchNorm folded), and their ratio.  Same
-inputs, same thread count, batch 1, after warm-up (the harness's timing protocol, bench/timing.py).
+inputs, same thread count, batch 1, after warm-up, the two runs alternating (bench.perf.interleaved).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
 import bench
 from bench.inference_opt import prepare_for_inference
+from bench.perf import interleaved
 from bench.timing import percentile
-
-
-def _time(fn, runs: int, warmup: int) -> list[float]:
-    times = []
-    for i in range(warmup + runs):
-        start = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:
@@ -46,10 +36,16 @@ def main() -> None:
     for name in args.models.split(","):
         plain = bench.create_model(name).eval()
         fast = prepare_for_inference(plain)
-        with torch.no_grad():
-            base = _time(lambda: plain(rgb, depth), args.runs, args.warmup)
-        with torch.inference_mode():
-            opt = _time(lambda: fast(rgb_cl, depth_cl), args.runs, args.warmup)
+        def run_plain():
+            with torch.no_grad():
+                plain(rgb, depth)
+
+        def run_fast():
+            with torch.inference_mode():
+                fast(rgb_cl, depth_cl)
+
+        times = interleaved({"plain": run_plain, "fast": run_fast}, args.runs, args.warmup, torch.device("cpu"))
+        base, opt = times["plain"], times["fast"]
         mb, mo = statistics.median(base), statistics.median(opt)
         print(f"{name:<8} {mb:>12.4f}s {percentile(base, 90):>9.4f}s {mo:>15.4f}s {percentile(opt, 90):>12.4f}s {mo / mb:>6.3f}")
 
