@@ -70,7 +70,7 @@ class DataConfig:
         default=None,
         metadata=_meta("data folder; for synthetic data null means a cache folder ($RELIGHT_BENCH_CACHE or ~/.cache/relight-bench)"),
     )
-    size: int = field(default=128, metadata=_meta("training/evaluation side length (resize shorter side, centre crop)", min=8))
+    size: int = field(default=128, metadata=_meta("training/evaluation side length (resize shorter side, centre crop; SSIM needs >= 11)", min=11))
     input: str = field(default="6500_N", metadata=_meta("input lighting condition, TEMPERATURE_DIRECTION", condition=True))
     target: str = field(default="4500_E", metadata=_meta("target lighting condition", condition=True))
     extra_input: str = field(default="6500_NE", metadata=_meta("extra-input strategy's additional input condition", condition=True))

@@ -4,7 +4,8 @@ Conventions (written into every results file, see :data:`CONVENTIONS`):
 
 * predictions are clamped to [0,1] before scoring; images are ``(B,3,H,W)`` float in [0,1];
 * PSNR: per image, data_range 1, ``10 log10(1 / MSE)`` over all pixels and channels, then averaged;
-* SSIM: pytorch-msssim, 11-tap Gaussian window sigma 1.5, on RGB, data_range 1, per image;
+* SSIM: pytorch-msssim's definition (11-tap Gaussian window sigma 1.5, on RGB, data_range 1), per image,
+  computed in one stacked depthwise pass (:func:`ssim`, tested equal to ``pytorch_msssim.ssim``);
 * LPIPS: lpips v0.1 with the AlexNet trunk, inputs mapped to [-1,1]; needs torchvision's ImageNet
   AlexNet weights on disk, otherwise LPIPS and MPS are reported missing (NaN, with the reason) and
   never computed on a random trunk;
@@ -18,7 +19,7 @@ import math
 import warnings
 
 import torch
-from pytorch_msssim import ssim as _ssim
+import torch.nn.functional as F
 
 from bench.errors import ConfigError
 from bench.weights import Pretrained, WeightsChoice, load_state_dict, resolve_weights
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 CONVENTIONS = {
     "clamp": "predictions clamped to [0,1] before scoring",
     "psnr": "per image, data_range 1, 10*log10(1/MSE) over pixels and RGB channels, then averaged",
-    "ssim": "pytorch-msssim ssim, 11-tap Gaussian window sigma 1.5, RGB, data_range 1, per image then averaged",
+    "ssim": "pytorch-msssim's SSIM (11-tap Gaussian window sigma 1.5, no padding, K1 0.01, K2 0.03), RGB, data_range 1, "
+            "per image then averaged; computed by bench.metrics.ssim, tested equal to pytorch_msssim.ssim",
     "lpips": "lpips v0.1, AlexNet trunk (torchvision ImageNet weights), inputs scaled to [-1,1]",
     "mps": "0.5 * (SSIM + 1 - LPIPS)",
 }
@@ -40,9 +42,48 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(1.0 / mse)
 
 
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """The normalised 1-D Gaussian taps ``(size,)`` centred on ``size // 2`` (pytorch-msssim's window)."""
+    coords = torch.arange(size, dtype=dtype, device=device) - size // 2
+    taps = torch.exp(-(coords**2) / (2 * sigma**2))
+    return taps / taps.sum()
+
+
+def _blur_valid(maps: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur without padding, vertical then horizontal, every channel on its own.
+
+    maps: (B,C,H,W) -> (B,C,H-k+1,W-k+1).  Depthwise convs on channels_last tensors (the fast layout
+    for them on CPU).
+    """
+    c, k = maps.shape[1], taps.numel()
+    maps = maps.contiguous(memory_format=torch.channels_last)
+    vertical = taps.view(1, 1, k, 1).expand(c, 1, k, 1).contiguous()
+    horizontal = taps.view(1, 1, 1, k).expand(c, 1, 1, k).contiguous()
+    return F.conv2d(F.conv2d(maps, vertical, groups=c), horizontal, groups=c)
+
+
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM, ``(B,)`` (pytorch-msssim, Gaussian 11/1.5, data_range 1). Sides must be >= 11 px."""
-    return _ssim(pred.float(), target.float(), data_range=1.0, size_average=False)
+    """Per-image SSIM ``(B,)`` of images ``(B,C,H,W)`` in [0,1] (sides >= 11 px).
+
+    pytorch-msssim's definition (Gaussian window 11 / sigma 1.5 without padding, K1 0.01, K2 0.03,
+    data_range 1, mean over pixels then channels), with every map in channels_last (depthwise
+    convolutions and the element-wise work are fastest there on CPU); equal to
+    ``pytorch_msssim.ssim(..., size_average=False)`` to float rounding (tested).
+    """
+    x, y = pred.float(), target.float()
+    if min(x.shape[-2:]) < SSIM_WINDOW:
+        raise ValueError(f"ssim needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {tuple(x.shape[-2:])}")
+    taps = gaussian_window(device=x.device, dtype=x.dtype)
+    x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+    mu_x, mu_y, xx, yy, xy = (_blur_valid(m, taps) for m in (x, y, x * x, y * y, x * y))
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    contrast_structure = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
+    luminance = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1)
+    return (luminance * contrast_structure).flatten(2).mean(dim=-1).mean(dim=1)
 
 
 def mps(ssim_value: float | torch.Tensor, lpips_value: float | torch.Tensor) -> float | torch.Tensor:
@@ -65,11 +106,7 @@ class LPIPSMetric:
         if not choice.pretrained:
             self.status = f"LPIPS not computed: {choice.reason}"
             return
-        import lpips
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+        model = _untrained_lpips()
         trunk = load_state_dict(choice.path)
         mapped = {}
         for key, value in trunk.items():  # torchvision "features.<i>.*" -> lpips "net.slice<k>.<i>.*"
@@ -82,10 +119,22 @@ class LPIPSMetric:
         if missing:
             raise ConfigError(f"weights.lpips: {choice.path} is not a torchvision AlexNet checkpoint (lacks {missing[:3]})")
         model.load_state_dict({**own, **{k: mapped[k] for k in trunk_keys}})
-        self.model = model.eval().to(device)
+        self._install(model, device)
+        self.status = f"AlexNet trunk from {choice.path}"
+
+    def _install(self, model, device: torch.device | str) -> None:
+        """Frozen, eval mode, channels_last (the fast layout for its convolutions on CPU and CUDA)."""
+        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.status = f"AlexNet trunk from {choice.path}"
+
+    @classmethod
+    def timing_only(cls, device: torch.device | str = "cpu") -> "LPIPSMetric":
+        """The same network with an untrained AlexNet trunk: for timing the metric, never for reporting values."""
+        metric = cls(pretrained=False, device=device)
+        metric._install(_untrained_lpips(), device)
+        metric.status = "timing only: untrained AlexNet trunk (values meaningless, never reported)"
+        return metric
 
     @property
     def available(self) -> bool:
@@ -97,8 +146,17 @@ class LPIPSMetric:
         if self.model is None:
             return torch.full((pred.shape[0],), math.nan)
         device = next(self.model.parameters()).device
-        out = self.model(pred.float().to(device), target.float().to(device), normalize=True)
-        return out.flatten().cpu()
+        pred, target = (t.float().to(device).contiguous(memory_format=torch.channels_last) for t in (pred, target))
+        return self.model(pred, target, normalize=True).flatten().cpu()
+
+
+def _untrained_lpips():
+    """``lpips.LPIPS`` v0.1 with the AlexNet trunk randomly initialised (lpips's own linear heads loaded)."""
+    import lpips
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
 
 
 def _lpips_slice(index: int) -> str:

@@ -105,3 +105,19 @@ def test_relighting_loss_with_vgg_from_torch_home():
     total, _ = loss(pred, y)
     total.backward()
     assert pred.grad is not None and all(p.grad is None for p in loss.perceptual.parameters())
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 11, 11), (2, 3, 37, 50), (3, 1, 64, 20)])
+def test_ssim_equals_pytorch_msssim(shape):
+    """bench.metrics.ssim is pytorch-msssim's SSIM computed faster: same values to float rounding."""
+    from pytorch_msssim import ssim as reference
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(shape, generator=gen)
+    y = (x + 0.3 * torch.randn(shape, generator=gen)).clamp(0, 1)
+    torch.testing.assert_close(ssim(x, y), reference(x, y, data_range=1.0, size_average=False), rtol=0, atol=1e-6)
+
+
+def test_ssim_refuses_images_smaller_than_its_window():
+    with pytest.raises(ValueError, match="11x11"):
+        ssim(torch.rand(1, 3, 10, 40), torch.rand(1, 3, 10, 40))
