@@ -167,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-runs", type=int, default=3, help="interleaved runs of the reference race (default 3)")
     p.add_argument("--train-model", default="pgar", help="model for the harness-vs-bare-loop training race (default pgar)")
     p.add_argument("--train-size", type=int, default=128, help="training image side (default 128)")
-    p.add_argument("--train-steps", type=int, default=6, help="steps per training round (default 6)")
-    p.add_argument("--train-rounds", type=int, default=3, help="interleaved rounds of the training race (default 3)")
+    p.add_argument("--train-steps", type=int, default=5, help="steps per training round (default 5)")
+    p.add_argument("--train-rounds", type=int, default=5, help="interleaved rounds of the training race (default 5)")
     p.add_argument("--sections", default=",".join(("inference", "reference", "training", "data", "metrics")),
                    metavar="NAME[,NAME]", help="sections to run (default: all)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")

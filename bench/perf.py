@@ -64,8 +64,8 @@ class PerfOptions:
     train_model: str = "pgar"
     train_size: int = 128
     train_batch: int = 3
-    train_steps: int = 6
-    train_rounds: int = 3
+    train_steps: int = 5
+    train_rounds: int = 5
     memory_train_steps: int = 2
     loader_scenes: int = 12
     loader_epochs: int = 3
@@ -302,9 +302,20 @@ def section_training(report: PerfReport) -> None:
     initial = RelightingModel(create_model(o.train_model), residual=False).to(device)
     images = o.train_steps * o.train_batch
     bare, harness = [], []
-    for _ in range(o.train_rounds):
-        bare.append(images / timed(lambda: bare_training_loop(copy.deepcopy(initial), batches, cfg, device), device))
-        harness.append(images / timed(lambda: _harness_training(copy.deepcopy(initial), dataset, cfg, device), device))
+
+    def run_bare() -> float:
+        return images / timed(lambda: bare_training_loop(copy.deepcopy(initial), batches, cfg, device), device)
+
+    def run_harness() -> float:
+        return images / timed(lambda: _harness_training(copy.deepcopy(initial), dataset, cfg, device), device)
+
+    for i in range(o.train_rounds):  # alternate which goes first, so a drifting machine favours neither
+        if i % 2 == 0:
+            bare.append(run_bare())
+            harness.append(run_harness())
+        else:
+            harness.append(run_harness())
+            bare.append(run_bare())
     ratios = [h / b for h, b in zip(harness, bare)]
     what = f"{o.train_model}, {o.train_size}px, batch {o.train_batch}, {o.train_steps} steps x {o.train_rounds} rounds"
     report.train_images_per_s = statistics.median(harness)
