@@ -9,6 +9,8 @@
   3-D), replacing the BatchNorm with ``Identity``,
 * converts conv weights to ``channels_last`` (``channels_last_3d`` for 3-D convs), which selects the
   NHWC kernels on CPU and CUDA,
+* on CPU, computes 3x3 convolutions with many channels by Winograd F(4x4,3x3)
+  (:mod:`bench.winograd_conv`: a quarter of the multiplications; MBNet's fusion layers),
 * optionally (off by default) runs under CUDA bf16/fp16 autocast and/or ``torch.compile``.
 
 Inputs should then be passed in ``channels_last`` too (evaluation and timing do).  Outputs equal the
@@ -23,6 +25,8 @@ import logging
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from bench.winograd_conv import convert_winograd
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +109,15 @@ def prepare_for_inference(
     *,
     channels_last: bool = True,
     fold_bn: bool = True,
+    winograd: bool | None = None,
     autocast: str = "off",
     compile: bool = False,
 ) -> nn.Module:
     """A copy of ``model`` with every inference-only optimisation applied (the original is untouched).
+
+    ``winograd`` replaces 3x3 convolutions with many channels (``in * out >= 256 * 256``) by
+    :class:`bench.winograd_conv.WinogradConv2d`; ``None`` (default) does so on CPU, where it pays
+    (``benchmarks/conv_speed.py``), and not on CUDA, whose libraries choose their own algorithms.
 
     ``autocast`` ("off", "bf16", "fp16") runs the forward pass in CUDA mixed precision (outputs are
     float32 but no longer equal the plain module's to 1e-4); it needs the model on a CUDA device.
@@ -124,8 +133,11 @@ def prepare_for_inference(
         log.debug("folded %d BatchNorm layers", count)
     if channels_last:
         fast._apply(_to_channels_last)
+    device = next(fast.parameters(), torch.empty(0)).device
+    if winograd or (winograd is None and device.type == "cpu"):
+        count = convert_winograd(fast)
+        log.debug("%d convolutions in Winograd F(4x4,3x3) form", count)
     if autocast != "off":
-        device = next(fast.parameters(), torch.empty(0)).device
         if device.type != "cuda":
             raise ValueError(f"autocast={autocast!r} is a CUDA switch; the model is on {device}")
         fast = AutocastInference(fast, AUTOCAST_DTYPES[autocast])

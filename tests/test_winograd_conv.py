@@ -1,0 +1,63 @@
+"""Winograd F(4x4,3x3) convolution: equal to F.conv2d, refuses what it cannot compute, converts by rule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.winograd_conv import WinogradConv2d, convert_winograd, is_winograd_candidate
+
+
+def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize(
+    "batch,cin,cout,h,w,bias,channels_last",
+    [(1, 8, 16, 8, 8, True, False), (2, 16, 8, 13, 7, False, False), (1, 24, 24, 5, 19, True, True),
+     (3, 4, 4, 1, 1, True, True), (1, 32, 16, 16, 12, False, True)],
+)
+def test_equals_conv2d(batch, cin, cout, h, w, bias, channels_last):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias)
+    x = torch.randn(batch, cin, h, w)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    fast = WinogradConv2d.from_conv(conv)
+    with torch.inference_mode():
+        out, ref = fast(x), F.conv2d(x, conv.weight, conv.bias, padding=1)
+    assert out.shape == ref.shape == (batch, cout, h, w)
+    assert _relative_error(out, ref) < 1e-4
+    if h * w > 1:  # a 1x1 map is contiguous in both formats
+        assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+@pytest.mark.parametrize("conv", [
+    nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=2, dilation=2),
+    nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=0),
+    nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"),
+])
+def test_refuses_other_convolutions(conv):
+    assert not is_winograd_candidate(conv)
+    with pytest.raises(ValueError, match="3x3 convolution with stride 1"):
+        WinogradConv2d.from_conv(conv)
+
+
+def test_holds_no_trainable_3x3_weight_and_refuses_autograd():
+    fast = WinogradConv2d.from_conv(nn.Conv2d(4, 6, 3, padding=1))
+    assert not list(fast.parameters())
+    assert fast.u.shape == (36, 6, 4)
+    with pytest.raises(RuntimeError, match="inference-only"):
+        fast(torch.randn(1, 4, 8, 8, requires_grad=True))
+
+
+def test_convert_by_channel_rule():
+    model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 4, 3, padding=1), nn.Conv2d(4, 4, 1))
+    x = torch.randn(1, 16, 10, 10)
+    with torch.inference_mode():
+        ref = model(x)
+        assert convert_winograd(model, min_channel_product=16 * 16) == 1
+        assert isinstance(model[0], WinogradConv2d) and isinstance(model[2], nn.Conv2d)
+        assert _relative_error(model(x), ref) < 1e-4
