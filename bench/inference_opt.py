@@ -91,6 +91,35 @@ def fold_batchnorm(model: nn.Module) -> int:
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+class ChannelsLastOutput(nn.Module):
+    """A convolution over a single input channel whose output is made channels_last.
+
+    With one input channel the input and weight layouts are both "contiguous" and "channels_last",
+    so the convolution returns NCHW and every layer after it (pooling, the next convolution) pays
+    for the layout change; converting once here keeps the whole stream in channels_last.
+    forward: (B,1,H,W) -> (B,C_out,H',W') channels_last.
+    """
+
+    def __init__(self, conv: nn.Module) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).contiguous(memory_format=torch.channels_last)
+
+
+def _channels_last_single_channel_convs(model: nn.Module) -> int:
+    wrapped = 0
+    for parent in list(model.modules()):
+        if isinstance(parent, ChannelsLastOutput):
+            continue
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Conv2d and child.in_channels == 1:
+                setattr(parent, name, ChannelsLastOutput(child))
+                wrapped += 1
+    return wrapped
+
+
 class AutocastInference(nn.Module):
     """Runs ``model`` under CUDA autocast and returns float32: forward(rgb, depth) -> (B,3,H,W) float32."""
 
@@ -133,6 +162,7 @@ def prepare_for_inference(
         log.debug("folded %d BatchNorm layers", count)
     if channels_last:
         fast._apply(_to_channels_last)
+        _channels_last_single_channel_convs(fast)
     device = next(fast.parameters(), torch.empty(0)).device
     if winograd or (winograd is None and device.type == "cpu"):
         count = convert_winograd(fast)
