@@ -238,6 +238,46 @@ def section_reference(report: PerfReport) -> None:
     report.add("reference", "ours vs reference", size, "max |difference|", diff, "", "same weights and inputs")
     report.add("reference", "reference MBNet", size, "GFLOPs", flops_ref / 1e9, "GFLOP")
     report.add("reference", "ours (prepared)", size, "GFLOPs", flops_ours / 1e9, "GFLOP")
+    for part, seconds in part_times(fast, run_ours).items():
+        report.add("reference", f"ours: {part}", size, "time in one pass", seconds, "s", "where the time goes")
+
+
+def part_times(model: nn.Module, run: Callable[[], object]) -> dict[str, float]:
+    """Seconds spent in each direct child of the adapter (encoders, fusion, DDPMs, decoder) during one ``run()``.
+
+    ``model`` is a prepared :class:`bench.modeling.RelightingModel`; children of the wrapped adapter are
+    timed with forward hooks (CPU wall time; on CUDA the figures are launch times only).
+    """
+    adapter = getattr(model, "adapter", model)
+    groups = {"rgb_encoder": "RGB ResNet-50", "depth_encoder": "depth ResNet-50", "fusion": "DenseTransLayers",
+              "ddpm": "DDPMs", "decode": "decoder", "head": "decoder", "lateral": "lateral 1x1"}
+    totals: dict[str, float] = {}
+    handles = []
+
+    def hooks(label: str):
+        start: list[float] = []
+
+        def before(module, args):
+            start.append(time.perf_counter())
+
+        def after(module, args, output):
+            totals[label] = totals.get(label, 0.0) + time.perf_counter() - start.pop()
+
+        return before, after
+
+    for name, child in adapter.named_children():
+        label = next((v for k, v in groups.items() if name.startswith(k)), name)
+        targets = list(child) if isinstance(child, nn.ModuleList) else [child]
+        for target in targets:
+            before, after = hooks(label)
+            handles += [target.register_forward_pre_hook(before), target.register_forward_hook(after)]
+    try:
+        total = timed(run, torch.device("cpu"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    totals["other (padding, upsampling, adds)"] = max(0.0, total - sum(totals.values()))
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
 
 def _memory_dataset(n: int, size: int, seed: int = 0) -> list[dict]:

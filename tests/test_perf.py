@@ -63,6 +63,9 @@ def test_reference_section_races_mbnet_against_the_official_formulation():
     assert flops[0] == pytest.approx(flops[1])  # same work on both sides
     times = ref[ref.quantity == "median"].value.tolist()
     assert ref[ref.quantity == "time ratio"].value.item() == pytest.approx(times[1] / times[0])
+    parts = ref[ref.quantity == "time in one pass"]
+    assert {"ours: RGB ResNet-50", "ours: depth ResNet-50", "ours: DenseTransLayers", "ours: DDPMs"} <= set(parts.item)
+    assert (parts.value >= 0).all()
 
 
 def test_metric_share_skips_models_without_compute():
