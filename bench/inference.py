@@ -18,6 +18,7 @@ from PIL import Image
 from bench.atomic import atomic_write_bytes
 from bench.config import BenchConfig, ExperimentConfig, load_config
 from bench.errors import BenchError, DataError
+from bench.inference_opt import prepare_for_inference
 from bench.modeling import RelightingModel, build_model
 from bench.registry import load_plugins
 from datasets.io import encode_rgb_png, read_depth, read_rgb, to_uint8_image
@@ -40,6 +41,10 @@ def load_trained(run_dir: Path, experiment: str, seed: int | None = None,
             raise BenchError(f"{weights}: no trained weights (did experiment {experiment!r} with seed {seed} finish?)")
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return cfg, exp, model.to(device).eval()
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
 
 
 def read_depth_any(path: Path) -> np.ndarray:
@@ -75,8 +80,9 @@ def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: 
     dmap = read_depth_any(depth)
     if dmap.shape != rgb.shape[:2]:
         raise DataError(f"{depth}: depth is {dmap.shape[1]}x{dmap.shape[0]} but {image} is {rgb.shape[1]}x{rgb.shape[0]}")
+    fast = prepare_for_inference(model)
     with torch.inference_mode():
-        pred = model(*_tensors(rgb, dmap, "cpu"))[0]
+        pred = fast(*(_channels_last(t) for t in _tensors(rgb, dmap, "cpu")))[0]
     atomic_write_bytes(out, encode_rgb_png(to_uint8_image(pred)))
 
 
@@ -90,11 +96,13 @@ def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None
     test = build_split(dataclasses.replace(cfg.data, size=None), Path(data["root"]), "test")
     buffer = io.BytesIO()
     times = []
+    fast = prepare_for_inference(model)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, torch.inference_mode():
         for i in range(len(test)):
             sample = test[i]
+            rgb, depth = _channels_last(sample["rgb"][None]), _channels_last(sample["depth"][None])
             start = time.perf_counter()
-            pred = model(sample["rgb"][None], sample["depth"][None])[0]
+            pred = fast(rgb, depth)[0]
             times.append(time.perf_counter() - start)
             archive.writestr(f"{sample['scene_id']}.png", encode_rgb_png(to_uint8_image(pred)))
         extra = 1 if exp.extra_data else 0
