@@ -113,9 +113,19 @@ class PerfReport:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` is CUDA when available, else CPU."""
+    from bench.errors import ConfigError
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}")
+    return device
 
 
 def _sync(device: torch.device) -> None:

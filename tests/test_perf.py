@@ -80,6 +80,8 @@ def test_unknown_section_and_model_are_input_errors(capsys):
     assert "mbnet" in capsys.readouterr().err  # the did-you-mean
     assert main(["perf", "--sizes", "256,abc"]) == 2
     assert "--sizes" in capsys.readouterr().err
+    assert main(["perf", "--device", "gpu7", "--sections", "metrics"]) == 2
+    assert "--device" in capsys.readouterr().err
 
 
 def test_perf_help_names_the_targets(capsys):
