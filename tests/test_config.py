@@ -44,7 +44,7 @@ def test_wrong_type_names_key_value_and_expectation():
 def test_bool_is_not_an_integer_and_negative_is_refused():
     with pytest.raises(ConfigError, match="train.batch_size"):
         parse_config("train:\n  batch_size: true\n" + MINIMAL)
-    with pytest.raises(ConfigError, match="data.size: expected an integer >= 8"):
+    with pytest.raises(ConfigError, match="data.size: expected an integer >= 11"):
         parse_config("data:\n  size: 2\n" + MINIMAL)
 
 
