@@ -99,6 +99,7 @@ class PerfReport:
         self.rows: list[PerfRow] = []
         self.inference_s: dict[tuple[str, int], float] = {}  # median forward seconds of models that compute
         self.train_images_per_s: float | None = None
+        self.matmul_gflops: float = math.nan  # the start-of-run matmul rate (GFLOP/s)
 
     def add(self, section: str, item: str, size: int | None, quantity: str, value: float, unit: str, note: str = "") -> None:
         self.rows.append(PerfRow(section, item, size, quantity, float(value), unit, note))
@@ -180,7 +181,7 @@ def section_machine(report: PerfReport, when: str) -> float:
     return rate
 
 
-def section_inference(report: PerfReport, matmul: float) -> None:
+def section_inference(report: PerfReport) -> None:
     from bench.inference_opt import prepare_for_inference
     from bench.registry import create_model
     from bench.timing import count_flops
@@ -204,7 +205,7 @@ def section_inference(report: PerfReport, matmul: float) -> None:
             if flops:
                 report.add("inference", name, size, "GFLOPs", flops / 1e9, "GFLOP")
                 report.add("inference", name, size, "achieved", flops / median / 1e9, "GFLOP/s")
-                report.add("inference", name, size, "achieved / matmul", flops / median / 1e9 / matmul, "x")
+                report.add("inference", name, size, "achieved / matmul", flops / median / 1e9 / report.matmul_gflops, "x")
             _add_peak(report, "inference", name, size, peak.peak)
 
 
@@ -492,12 +493,12 @@ def run_perf(options: PerfOptions) -> PerfReport:
     device = resolve_device(options.device)
     report = PerfReport(options, device)
     started = time.perf_counter()
-    matmul = section_machine(report, "start")
-    for name in SECTIONS:  # fixed order: metrics uses inference times, data uses training throughput
+    report.matmul_gflops = section_machine(report, "start")
+    for name, section in SECTIONS.items():  # fixed order: metrics uses inference times, data uses training throughput
         if name in options.sections:
             log.info("perf: %s", name)
-            SECTIONS[name](report, matmul) if name == "inference" else SECTIONS[name](report)
-    rate = max(matmul, section_machine(report, "end"))
+            section(report)
+    rate = max(report.matmul_gflops, section_machine(report, "end"))
     for row in report.rows:  # relate achieved rates to the faster of the two matmul measurements
         if row.quantity == "achieved / matmul":
             achieved = next(r.value for r in report.rows
