@@ -14,8 +14,10 @@ of the direct convolution's multiply-adds; the transforms are linear in the data
 saving is largest for many channels on small feature maps: MBNet's DenseTransLayer convolutions
 (512..2112 channels at 1/8..1/32 resolution), which dominate its run time.
 
-Numerics: float32 results differ from ``F.conv2d`` by rounding only, about 1e-5 of the output's
-magnitude (tested within 1e-4).  Inference only: the module holds no 3x3 weight to train.
+Feature maps under :data:`MIN_PIXELS` pixels take the direct convolution (the module keeps the weight
+for them).  Numerics: float32 results differ from ``F.conv2d`` by rounding only, about 1e-5 of the
+output's magnitude (tested within 1e-4).  Inference only: the module's tensors are buffers, not
+parameters, and it refuses inputs that require grad.
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ _AT = torch.tensor(
     [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=torch.float64)
 
 # Minimum in_channels * out_channels for prepare_for_inference to convert a convolution: below it the
-# transforms cost more than the saved multiply-adds on CPU (measured by benchmarks/winograd_speed.py).
+# transforms cost more than the saved multiply-adds on CPU (measured by benchmarks/conv_speed.py).
 MIN_CHANNEL_PRODUCT = 256 * 256
+# Feature maps smaller than this many pixels (e.g. 8x8: four tiles) run the direct convolution: there the
+# padding to whole tiles and the transforms cost more than they save (benchmarks/conv_speed.py, 2048x2048@8).
+MIN_PIXELS = 16 * 16
 
 
 def is_winograd_candidate(conv: nn.Module) -> bool:
@@ -75,6 +80,7 @@ class WinogradConv2d(nn.Module):
         u = torch.einsum("ai,oij,bj->abo", _G, weight.detach().double().reshape(out_ch * in_ch, 3, 3), _G)
         u = u.reshape(_ALPHA * _ALPHA, out_ch, in_ch)  # (36, C_out, C_in)
         self.register_buffer("u", u.to(weight.dtype).contiguous())
+        self.register_buffer("weight", weight.detach().clone())  # for maps below MIN_PIXELS
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.register_buffer("bt", torch.kron(_BT, _BT).to(weight.dtype))  # (36, 36): vec(B^T d B) = kron @ vec(d)
         self.register_buffer("at", torch.kron(_AT, _AT).to(weight.dtype))  # (16, 36)
@@ -95,6 +101,8 @@ class WinogradConv2d(nn.Module):
         if torch.is_grad_enabled() and x.requires_grad:
             raise RuntimeError("WinogradConv2d is inference-only; use the original nn.Conv2d for training")
         b, c, h, w = x.shape
+        if h * w < MIN_PIXELS:
+            return F.conv2d(x, self.weight, self.bias, padding=1)
         th, tw = -(-h // TILE), -(-w // TILE)
         out = torch.empty((b, self.out_channels, h, w), dtype=x.dtype, device=x.device,
                           memory_format=torch.channels_last if _is_channels_last(x) else torch.contiguous_format)

@@ -19,7 +19,8 @@ def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     [(1, 8, 16, 8, 8, True, False), (2, 16, 8, 13, 7, False, False), (1, 24, 24, 5, 19, True, True),
      (3, 4, 4, 1, 1, True, True), (1, 32, 16, 16, 12, False, True)],
 )
-def test_equals_conv2d(batch, cin, cout, h, w, bias, channels_last):
+def test_equals_conv2d(batch, cin, cout, h, w, bias, channels_last, monkeypatch):
+    monkeypatch.setattr("bench.winograd_conv.MIN_PIXELS", 1)  # these small maps take the Winograd path too
     torch.manual_seed(0)
     conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias)
     x = torch.randn(batch, cin, h, w)
@@ -50,12 +51,28 @@ def test_holds_no_trainable_3x3_weight_and_refuses_autograd():
     assert not list(fast.parameters())
     assert fast.u.shape == (36, 6, 4)
     with pytest.raises(RuntimeError, match="inference-only"):
-        fast(torch.randn(1, 4, 8, 8, requires_grad=True))
+        fast(torch.randn(1, 4, 20, 20, requires_grad=True))
+
+
+def test_small_maps_take_the_direct_convolution(monkeypatch):
+    """Below MIN_PIXELS the Winograd path is skipped (and would give the same result)."""
+    conv = nn.Conv2d(8, 8, 3, padding=1)
+    fast = WinogradConv2d.from_conv(conv)
+    calls = []
+    original = WinogradConv2d._one
+    monkeypatch.setattr(WinogradConv2d, "_one", lambda self, *a: calls.append(a) or original(self, *a))
+    x_small, x_big = torch.randn(1, 8, 8, 8), torch.randn(1, 8, 16, 16)
+    with torch.inference_mode():
+        small = fast(x_small)
+        assert not calls
+        fast(x_big)
+        assert calls
+    torch.testing.assert_close(small, F.conv2d(x_small, conv.weight, conv.bias, padding=1))
 
 
 def test_convert_by_channel_rule():
     model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 4, 3, padding=1), nn.Conv2d(4, 4, 1))
-    x = torch.randn(1, 16, 10, 10)
+    x = torch.randn(1, 16, 20, 20)  # above MIN_PIXELS: the Winograd path
     with torch.inference_mode():
         ref = model(x)
         assert convert_winograd(model, min_channel_product=16 * 16) == 1
