@@ -217,7 +217,7 @@ Measure, in one run: inference time per image of each model at each size (median
 p90, achieved GFLOP/s against this machine's matmul rate, peak memory); MBNet
 against the official code's forward pass (same weights, interleaved runs); the
 harness's training throughput against a bare loop; the data loader against what
-training consumes; and metric time as a share of inference time.  About 7 to 8
+training consumes; and metric time as a share of inference time.  About 6 to 8
 minutes on 2 CPU cores with the defaults.  Figures are medians; see
 docs/performance.md for what each one means."""
 
