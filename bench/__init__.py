@@ -1,14 +1,32 @@
-"""relight-bench: train, evaluate and compare RGB-D fusion networks on depth-guided image relighting."""
+"""relight-bench: train, evaluate and compare RGB-D fusion networks on depth-guided image relighting.
 
-from bench.registry import count_parameters, create_model, list_models, load_plugins, register_model
+The public plugin API is re-exported here, so ``from bench import register_model``
+keeps working wherever the registry lives (``models.registry``).  The names are
+resolved on first use, so ``python -m bench --help`` does not import the adapters.
 
+Layers, bottom to top (docs/architecture.md): ``relight_base`` < ``datasets``,
+``models`` < ``reports`` < ``bench`` (``bench.harness``, ``bench.perf``, ``bench.cli``).
+"""
 
-def prepare_for_inference(model, **options):
-    """Every inference-only optimisation (eval, BatchNorm folding, channels_last) on a copy; see bench.inference_opt."""
-    from bench.inference_opt import prepare_for_inference as _prepare
+from __future__ import annotations
 
-    return _prepare(model, **options)
+import importlib
+from typing import Any
 
+_EXPORTS = {
+    "register_model": "models.registry",
+    "create_model": "models.registry",
+    "list_models": "models.registry",
+    "load_plugins": "models.registry",
+    "count_parameters": "models.registry",
+    "prepare_for_inference": "bench.perf.fast_inference",
+}
 
-__all__ = ["register_model", "create_model", "list_models", "load_plugins", "count_parameters", "prepare_for_inference"]
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'bench' has no attribute {name!r}")

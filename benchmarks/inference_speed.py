@@ -4,7 +4,7 @@
 
 Prints, per model, the median and p90 forward time of the plain module (``torch.no_grad``, NCHW) and of
 the prepared one (``torch.inference_mode``, channels_last, BatchNorm folded), and their ratio.  Same
-inputs, same thread count, batch 1, after warm-up, the two runs alternating (bench.perf.interleaved).
+inputs, same thread count, batch 1, after warm-up, the two runs alternating (bench.perf.suite.interleaved).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import statistics
 import torch
 
 import bench
-from bench.inference_opt import prepare_for_inference
-from bench.perf import interleaved
-from bench.timing import percentile
+from bench.perf.fast_inference import prepare_for_inference
+from bench.perf.suite import interleaved
+from bench.harness.timing import percentile
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import DataError
+from datasets.errors import DataError
 
 TEMPERATURES: tuple[int, ...] = (2500, 3500, 4500, 5500, 6500)
 DIRECTIONS: tuple[str, ...] = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")

@@ -37,7 +37,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from tqdm import tqdm
 
-from bench.errors import DataError
+from datasets.errors import DataError
 from datasets import io as vidit_io
 from datasets.pairs import PairSpec
 

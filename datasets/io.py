@@ -1,6 +1,6 @@
 """Reading and writing VIDIT files: RGBA PNG images and pickled-dict depth maps.
 
-Readers return numpy arrays and raise :class:`bench.errors.DataError` naming the
+Readers return numpy arrays and raise :class:`relight_base.errors.DataError` naming the
 file and what was wrong.  Writers produce exactly VIDIT's formats: 8-bit RGBA
 PNG with alpha 255, and ``.npy`` files holding a pickled dict with
 ``normalized_depth`` (float32, H x W, in [0, 1], larger is farther) and
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from bench.atomic import atomic_write_bytes
-from bench.errors import DataError
+from relight_base.atomic import atomic_write_bytes
+from datasets.errors import DataError
 
 PathLike = "str | os.PathLike[str]"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from bench.errors import DataError
+from datasets.errors import DataError
 from datasets.conditions import Condition
 
 log = logging.getLogger(__name__)

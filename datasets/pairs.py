@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, NoReturn, Sequence
 
-from bench.errors import ConfigError, DataError
+from datasets.errors import DataError
+from relight_base.errors import ConfigError
 from datasets.conditions import Condition
 from datasets.layout import Scene
 

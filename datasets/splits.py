@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.errors import DataError
+from datasets.errors import DataError
 from datasets.conditions import Condition
 from datasets.dataset import RelightingDataset
 from datasets.layout import scan_full, scan_track1

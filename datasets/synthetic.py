@@ -54,8 +54,9 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 
-from bench.atomic import atomic_write_text
-from bench.errors import ConfigError, DataError
+from relight_base.atomic import atomic_write_text
+from datasets.errors import DataError
+from relight_base.errors import ConfigError
 from datasets.conditions import AZIMUTH_DEG, Condition
 from datasets.io import encode_depth_npy, encode_rgba_png
 

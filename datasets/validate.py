@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from bench.errors import DataError
+from datasets.errors import DataError
 from datasets.io import png_bit_depth, png_size, read_depth
 from datasets.pairs import PairSpec
 

@@ -1,6 +1,6 @@
 """Built-in model adapters.
 
-Each module here registers its adapters with :func:`bench.registry.register_model`.
+Each module here registers its adapters with :func:`models.registry.register_model`.
 The list is explicit (no folder scanning): add a new module's import below.
 """
 

@@ -43,7 +43,7 @@ ReLU, ``1x1 conv C->C``, sigmoid), and returns ``sigmoid(X * sigmoid(D * w))``: 
 RGB branch is *replaced* by a squashed, depth-gated version (no residual), as in
 the official code.  Nothing else of the depth stream reaches the output.
 
-Adapter contract (see :mod:`bench.registry`)
+Adapter contract (see :mod:`models.registry`)
 --------------------------------------------
 * ``forward(rgb, depth) -> map``: ``rgb`` (B,3,H,W) float in [0,1]; ``depth`` (B,1,H,W)
   (VIDIT normalised depth, about [0,1]).
@@ -132,9 +132,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import register_model
+from models.registry import register_model
 from models.padding import pad_to_multiple
-from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
+from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
     "BasicBlock",
@@ -497,7 +497,7 @@ class ATSA(nn.Module):
 def atst(pretrained: Pretrained = False) -> nn.Module:
     """ATSA/ATST (ECCV 2020): VGG19-bn RGB stream + light depth stream, flow ladder, depth attention; 3-ch head.
 
-    ``pretrained`` (auto | true | false | path, see :mod:`bench.weights`) loads ImageNet
+    ``pretrained`` (auto | true | false | path, see :mod:`models.weights`) loads ImageNet
     VGG19-bn weights (torchvision's ``vgg19_bn-c79401a0.pth`` layout, classifier ignored)
     into the RGB stream, as the official training does; the depth stream, ladder and head
     are always randomly initialised.  What was loaded is in ``model.pretrained_info``.

@@ -40,7 +40,7 @@ C->C/2 + BN + PReLU + 3x3 conv C/2->1 (C = 512, 256, 128, 64, 32).  All
 activations are single-parameter PReLUs and all convolutions have biases, as
 in the official code.
 
-Adapter contract (see :mod:`bench.registry`)
+Adapter contract (see :mod:`models.registry`)
 --------------------------------------------
 * ``forward(rgb, depth)``: ``rgb`` (B,3,H,W) float in [0,1] is ImageNet-normalised
   inside the adapter (mean 0.485/0.456/0.406, std 0.229/0.224/0.225, as the
@@ -133,9 +133,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import register_model
+from models.registry import register_model
 from models.padding import pad_to_multiple
-from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
+from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
     "ConvBNPReLU",
@@ -474,7 +474,7 @@ def load_backbone_weights(model: DANet, state: dict[str, torch.Tensor], *, sourc
         conv = model.encoder.features[0]
         weight, bias = feats.get("0.weight"), feats.get("0.bias")
         if weight is None or bias is None or tuple(weight.shape) != (64, 3, 3, 3):
-            from bench.errors import ConfigError
+            from relight_base.errors import ConfigError
 
             raise ConfigError(f"checkpoint {source} does not fit this network: no (64,3,3,3) features.0.weight/bias")
         with torch.no_grad():
@@ -524,7 +524,7 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
 def danet(pretrained: Pretrained = False) -> nn.Module:
     """DANet (ECCV 2020 RGB-D saliency): single-stream VGG16-bn, PAFEM, depth-enhanced dual attention; 3-channel head.
 
-    ``pretrained`` (auto | true | false | path, see :mod:`bench.weights`) loads ImageNet
+    ``pretrained`` (auto | true | false | path, see :mod:`models.weights`) loads ImageNet
     VGG16-bn weights into the encoder, as the official code does; conv1_1's RGB weights go into
     the first three input channels of the 4-channel conv1_1, whose depth channel keeps its
     default init (see the module docstring).  What was loaded is listed in ``model.pretrained_info``.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.registry import register_model
+from models.registry import register_model
 
 
 class IdentityAdapter(nn.Module):

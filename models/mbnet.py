@@ -20,7 +20,7 @@ Structure (shapes for an ``H x W`` input, ``H`` and ``W`` multiples of 32)::
                         u2  = BasicConv_64->32(up(u4) + l2)
                         map = Conv1x1_32->3(BasicConv_32->32(up2x(u2)))     (B,3,H,W)
 
-Adapter contract (see :mod:`bench.registry`)
+Adapter contract (see :mod:`models.registry`)
 --------------------------------------------
 * ``forward(rgb, depth) -> map``: ``rgb`` (B,3,H,W) float in [0,1] exactly as
   the official demo feeds it (``ToTensor``, **no ImageNet normalisation**);
@@ -91,9 +91,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from bench.registry import register_model
+from models.registry import register_model
 from models.padding import pad_to_multiple
-from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
+from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
     "BasicConv",
@@ -488,7 +488,7 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
 def mbnet(pretrained: Pretrained = False) -> nn.Module:
     """MBNet (NTIRE 2021 winner): two ResNet-50 streams, dense RGB-D fusion, DDPMs; outputs the residual map.
 
-    ``pretrained`` (auto | true | false | path, see :mod:`bench.weights`) loads ImageNet
+    ``pretrained`` (auto | true | false | path, see :mod:`models.weights`) loads ImageNet
     ResNet-50 weights into both trunks, as the paper does; the depth trunk keeps its fresh
     1-channel stem.  What was loaded is listed in ``model.pretrained_info``.
     """

@@ -125,9 +125,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import register_model
+from models.registry import register_model
 from models.padding import pad_to_multiple
-from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
+from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
     "VGG16Backbone",
@@ -454,7 +454,7 @@ class PGAR(nn.Module):
 def pgar(pretrained: Pretrained = False) -> nn.Module:
     """PGAR (ECCV 2020): VGG16 + light depth stream, MSR, alternate guided refinement; 3-channel final score conv.
 
-    ``pretrained`` (auto | true | false | path, see :mod:`bench.weights`) loads ImageNet
+    ``pretrained`` (auto | true | false | path, see :mod:`models.weights`) loads ImageNet
     VGG16 weights into the RGB backbone, as the authors did; the light depth stream and
     the decoder stay randomly initialised.  What was loaded is in ``model.pretrained_info``.
     """

@@ -124,9 +124,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import register_model
+from models.registry import register_model
 from models.padding import pad_to_multiple
-from bench.weights import Pretrained, load_into, load_state_dict, resolve_weights
+from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
     "ConvBNReLU3d",
@@ -177,7 +177,7 @@ def inflate_resnet50_state_dict(
     """A torchvision ResNet-50 state dict with every conv kernel centre-inflated to ``encoder``'s 3-D shapes.
 
     Keys the encoder does not have (``fc.*``) are dropped; missing keys are left for
-    :func:`bench.weights.load_into` to report.  Non-conv entries (BatchNorm) pass through.
+    :func:`models.weights.load_into` to report.  Non-conv entries (BatchNorm) pass through.
     """
     own = encoder.state_dict()
     out: dict[str, torch.Tensor] = {}
@@ -496,7 +496,7 @@ class RD3D(nn.Module):
 def rd3d(pretrained: Pretrained = False) -> nn.Module:
     """RD3D (AAAI 2021): RGB and depth as two frames of an I3D ResNet-50, 3-D back-projection decoder; 3-channel map.
 
-    ``pretrained`` (auto | true | false | path, see :mod:`bench.weights`) loads ImageNet
+    ``pretrained`` (auto | true | false | path, see :mod:`models.weights`) loads ImageNet
     ResNet-50 weights into the encoder, centre-inflated to 3-D as the official code does.
     What was loaded is listed in ``model.pretrained_info``.
     """

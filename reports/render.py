@@ -14,21 +14,24 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import jinja2
 import numpy as np
 import pandas as pd
 import yaml
 
-from bench.atomic import atomic_write_bytes, atomic_write_text, ensure_output_dir
-from bench.errors import BenchError
+from relight_base.atomic import atomic_write_bytes, atomic_write_text, ensure_output_dir
+from relight_base.errors import BenchError
+from datasets.io import read_rgb
 from reports import figures
 from reports.tables import PAPER_NOTE, Table, build_table, cells, reference_cells, to_csv, to_latex, to_markdown
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).with_name("templates")
+# (run config as stored in config.yaml, data root) -> validation samples, for the visual comparison
+SceneLoader = Callable[[dict, Path], Sequence[dict]]
 COMPARABLE_KEYS = ("source", "size", "input", "target")
 
 
@@ -180,15 +183,19 @@ def honesty_warnings(results: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------- figures
 
 
-def visual_comparison(report: Report, out_dir: Path, scenes: int = 3) -> list[dict]:
-    """Figure 6 style PNGs for the first validation scenes; returns entries for the template."""
-    from bench.config import parse_config
-    from bench.data import build_split
+def visual_comparison(report: Report, out_dir: Path, load_scenes: SceneLoader | None, scenes: int = 3) -> list[dict]:
+    """Figure 6 style PNGs for the first validation scenes; returns entries for the template.
 
+    ``load_scenes(config, data_root)`` gives the validation samples of the first run
+    (``rgb``/``target``: (3,H,W) float in [0,1], ``depth``: (1,H,W), ``scene_id``); the
+    caller supplies it, so the reporter stays independent of the config schema.
+    Without it, no figure is drawn.
+    """
+    if load_scenes is None:
+        return []
     run = report.runs[0]
-    cfg = parse_config(yaml.safe_dump(run.config), source=str(run.path / "config.yaml"))
     try:
-        val = build_split(cfg.data, Path(run.data["root"]), "val")
+        val = load_scenes(run.config, Path(run.data["root"]))
     except BenchError as exc:
         log.warning("visual comparison skipped: %s", exc)
         return []
@@ -206,8 +213,6 @@ def visual_comparison(report: Report, out_dir: Path, scenes: int = 3) -> list[di
             run_path = Path(rows[rows.seed == seed]["run"].iloc[0])
             png = run_path / exp / f"seed{seed}" / "predictions" / "val" / f"{scene}.png"
             if png.is_file():
-                from datasets.io import read_rgb
-
                 preds.append((exp, read_rgb(png)))
         to_u8 = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
         target = to_u8(sample["target"]) if "target" in sample else None
@@ -243,8 +248,12 @@ def plots(report: Report) -> list[dict]:
 # --------------------------------------------------------------------------- writing
 
 
-def render_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
-    """Write ``report.html`` and ``tables/``, ``figures/`` into ``out_dir`` (default: the single run folder)."""
+def render_report(run_dirs: list[Path], out_dir: Path | None = None, load_scenes: SceneLoader | None = None) -> Path:
+    """Write ``report.html`` and ``tables/``, ``figures/`` into ``out_dir`` (default: the single run folder).
+
+    ``load_scenes`` supplies the validation images for the visual comparison (see
+    :func:`visual_comparison`); ``bench`` passes :func:`bench.harness.data.validation_scenes`.
+    """
     run_dirs = [Path(p) for p in run_dirs]
     if out_dir is None:
         if len(run_dirs) != 1:
@@ -259,7 +268,7 @@ def render_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
         atomic_write_text(out_dir / "tables" / f"{table.name}.json", json.dumps({**meta, "title": table.title}, indent=2) + "\n")
         atomic_write_text(out_dir / "tables" / f"{table.name}.md", to_markdown(table))
         atomic_write_text(out_dir / "tables" / f"{table.name}.tex", to_latex(table))
-    report.figures = visual_comparison(report, out_dir)
+    report.figures = visual_comparison(report, out_dir, load_scenes)
     report.plots = plots(report)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html", "j2"]))
     page = env.get_template("report.html.j2").render(

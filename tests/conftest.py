@@ -13,7 +13,7 @@ def _isolated_weight_caches(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("RELIGHT_BENCH_CACHE", str(home / "bench"))
-    from bench import weights
+    from models import weights
 
     weights._WARNED.clear()  # each test sees the first "weights missing" warning
     yield home

@@ -112,7 +112,7 @@ def make_tree(
 
 
 def data_cfg(size: int | None = 16, cache: bool = True, **folders) -> SimpleNamespace:
-    """A stand-in for ``bench.config.DataConfig`` with the default folder names (overridable)."""
+    """A stand-in for ``bench.harness.config.DataConfig`` with the default folder names (overridable)."""
     return SimpleNamespace(
         size=size, input="6500_N", target="4500_E", extra_input="6500_NE", cache=cache,
         folders=SimpleNamespace(**{**FOLDERS, **folders}),

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import bench
-from bench.modeling import RelightingModel
+from bench.harness.modeling import RelightingModel
 
 MODELS = bench.list_models()
 

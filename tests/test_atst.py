@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torchvision.models import vgg19_bn
 
 import bench
-from bench.timing import count_flops
-import models.atst  # noqa: F401  (registers "atst" until models/__init__.py imports it)
-from bench.weights import torch_hub_checkpoints
+from bench.harness.timing import count_flops
+from models.registry import get_entry
+from models.weights import torch_hub_checkpoints
 from models.atst import ATSA, DepthAttentionModule, LadderLayer
 
 OFFICIAL_USED_PARAMS = 25_956_422  # official BaselineNet + DepthNet + LadderNet, parameters reached in forward
@@ -36,7 +36,7 @@ def test_registered_with_description():
         model = bench.create_model("atst")
     assert isinstance(model, ATSA)
     assert model.pretrained_info and "random init" in model.pretrained_info[0]
-    assert bench.registry.get_entry("atst").description.startswith("ATSA/ATST")
+    assert get_entry("atst").description.startswith("ATSA/ATST")
 
 
 def test_parameter_count_matches_official():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import BenchConfig, config_hash, load_config, parse_config, schema_help, to_yaml
-from bench.errors import ConfigError
+from bench.harness.config import BenchConfig, config_hash, load_config, parse_config, schema_help, to_yaml
+from relight_base.errors import ConfigError
 
 MINIMAL = "experiments:\n  - name: a\n    model: identity\n"
 

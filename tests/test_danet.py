@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torchvision.models import vgg16_bn
 
 import bench
-from bench.timing import count_flops
-import models.danet  # noqa: F401  (registers "danet" until models/__init__.py imports it)
-from bench.weights import torch_hub_checkpoints
+from bench.harness.timing import count_flops
+from models.registry import get_entry
+from models.weights import torch_hub_checkpoints
 from models.danet import DANet, DANetOutputs, PositionAttention, convert_official_state_dict
 
 OFFICIAL_PARAMS = 26.68e6  # official RGBD_sal (1-channel head), all parameters used in forward
@@ -34,7 +34,7 @@ def test_registered_with_description():
     with torch.device("meta"):
         model = bench.create_model("danet")
     assert isinstance(model, DANet)
-    assert bench.registry.get_entry("danet").description.startswith("DANet")
+    assert get_entry("danet").description.startswith("DANet")
     assert len(model.pretrained_info) == 1 and "random init" in model.pretrained_info[0]
 
 

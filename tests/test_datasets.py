@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 import datasets.io as vidit_io
-from bench.errors import ConfigError, DataError
+from datasets.errors import DataError
+from relight_base.errors import ConfigError
 from datasets.conditions import Condition
 from datasets.dataset import RelightingDataset, make_loader, resize_and_crop
 from datasets.layout import Scene, scan_full, scan_track1

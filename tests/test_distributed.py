@@ -12,9 +12,9 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import Dataset
 
-from bench.config import parse_config
-from bench.distributed import DistContext, init_distributed, shutdown
-from bench.train import seed_everything, train_model
+from bench.harness.config import parse_config
+from bench.harness.distributed import DistContext, init_distributed, shutdown
+from bench.harness.train import seed_everything, train_model
 
 CONFIG = """
 train: {steps: 3, batch_size: 4, lr: 0.001}
@@ -94,8 +94,8 @@ def test_two_gloo_ranks_match_single_process(tmp_path, monkeypatch):
 
 
 def test_batch_must_split_over_processes():
-    from bench.errors import ConfigError
-    from bench.train import per_rank_batch
+    from relight_base.errors import ConfigError
+    from bench.harness.train import per_rank_batch
 
     cfg = parse_config(CONFIG.replace("batch_size: 4", "batch_size: 3"))
     with pytest.raises(ConfigError, match="does not split evenly over 2 processes"):

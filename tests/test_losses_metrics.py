@@ -9,9 +9,9 @@ import torch
 from torchvision.models import alexnet
 from torchvision.models.vgg import cfgs, make_layers
 
-from bench.losses import LossWeights, RelightingLoss, charbonnier_loss, ssim_loss
-from bench.metrics import LPIPSMetric, mps, psnr, score_batch, ssim
-from bench.weights import torch_hub_checkpoints
+from bench.harness.losses import LossWeights, RelightingLoss, charbonnier_loss, ssim_loss
+from bench.harness.metrics import LPIPSMetric, mps, psnr, score_batch, ssim
+from models.weights import torch_hub_checkpoints
 
 
 def test_charbonnier_by_hand():
@@ -109,7 +109,7 @@ def test_relighting_loss_with_vgg_from_torch_home():
 
 @pytest.mark.parametrize("shape", [(1, 3, 11, 11), (2, 3, 37, 50), (3, 1, 64, 20)])
 def test_ssim_equals_pytorch_msssim(shape):
-    """bench.metrics.ssim is pytorch-msssim's SSIM computed faster: same values to float rounding."""
+    """bench.harness.metrics.ssim is pytorch-msssim's SSIM computed faster: same values to float rounding."""
     from pytorch_msssim import ssim as reference
 
     gen = torch.Generator().manual_seed(3)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torchvision.models import resnet50
 
 import bench
-from bench.timing import count_flops
+from models.registry import get_entry
+from bench.harness.timing import count_flops
 from models.mbnet import (
     DDPM,
     KernelTransformationUnit,
@@ -40,7 +41,7 @@ def test_registered_with_description():
     with torch.device("meta"):
         model = bench.create_model("mbnet")
     assert isinstance(model, MBNet)
-    assert bench.registry.get_entry("mbnet").description.startswith("MBNet")
+    assert get_entry("mbnet").description.startswith("MBNet")
 
 
 def test_parameter_count_matches_official():
@@ -179,7 +180,7 @@ def test_pretrained_resnet50_loads_from_torch_home_into_both_trunks():
     """The real loading path: torchvision's file name in $TORCH_HOME/hub/checkpoints (random values here)."""
     from torchvision.models import resnet50
 
-    from bench.weights import torch_hub_checkpoints
+    from models.weights import torch_hub_checkpoints
 
     hub = torch_hub_checkpoints()
     hub.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,9 @@ import torch
 
 import bench
 from bench.cli import main
-from bench.config import parse_config
-from bench.errors import BenchError
-from bench.perf import CSV_COLUMNS, PerfOptions, format_table, run_perf, summarise_targets, write_csv
+from bench.harness.config import parse_config
+from relight_base.errors import BenchError
+from bench.perf.suite import CSV_COLUMNS, PerfOptions, format_table, run_perf, summarise_targets, write_csv
 
 
 def _tiny_options(**overrides) -> PerfOptions:
@@ -92,7 +92,7 @@ def test_perf_help_names_the_targets(capsys):
 
 
 def test_official_code_folder_errors_are_clear(tmp_path):
-    from bench.mbnet_reference import load_official_class, official_pair
+    from bench.perf.mbnet_reference import load_official_class, official_pair
 
     with pytest.raises(BenchError, match="no hdfnet.py"):
         load_official_class(tmp_path)
@@ -112,7 +112,7 @@ def test_track_peak_sees_a_large_allocation():
     """In a fresh interpreter (a long-lived one may reuse resident freed memory): a 256 MiB block raises the peak."""
     code = (
         "import torch\n"
-        "from bench.memory import track_peak\n"
+        "from bench.perf.memory import track_peak\n"
         "with track_peak() as small:\n    torch.ones(10)\n"
         "with track_peak() as big:\n    block = torch.ones(64 * 2**20)\n    block += 1\n"
         "print(big.peak.rss_resettable, big.peak.rss_mib - small.peak.rss_mib, big.peak.cuda_max_allocated_mib)\n"
@@ -143,7 +143,7 @@ def test_eval_switches_are_config_keys():
 
 
 def test_fused_adam_takes_the_same_step_as_the_loop():
-    from bench.train import make_optimizer
+    from bench.harness.train import make_optimizer
 
     cfg = parse_config("experiments: [{name: a, model: identity}]\n")
     torch.manual_seed(0)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import bench
-from bench.timing import count_flops
-import models.pgar  # noqa: F401  (registers "pgar" until models/__init__.py imports it)
+from bench.harness.timing import count_flops
+from models.registry import get_entry
 from models.pgar import PGAR, GRModule, GuidedResidualBlock, VGG16Backbone, interleave_guidance
 
 OFFICIAL_PARAMS = 16_203_897  # official PGAR() (all used in its forward), 16.20 M in peer_networks.md
@@ -38,7 +38,7 @@ def test_registered_with_description():
     model = bench.create_model("pgar")
     assert isinstance(model, PGAR)
     assert "random init" in model.pretrained_info[0]
-    assert bench.registry.get_entry("pgar").description.startswith("PGAR")
+    assert get_entry("pgar").description.startswith("PGAR")
 
 
 def test_parameter_count_matches_official():
@@ -138,7 +138,7 @@ def test_three_channel_guidance_option():
 
 def test_pretrained_vgg16_loads_from_torch_home():
     """The real loading path: torchvision's file name in $TORCH_HOME/hub/checkpoints (random values here)."""
-    from bench.weights import torch_hub_checkpoints
+    from models.weights import torch_hub_checkpoints
 
     hub = torch_hub_checkpoints()
     hub.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torchvision.models import resnet50
 
 import bench
-from bench.timing import count_flops
-import models.rd3d  # noqa: F401  (registers "rd3d" until models/__init__.py imports it)
-from bench.weights import torch_hub_checkpoints
+from bench.harness.timing import count_flops
+from models.registry import get_entry
+from models.weights import torch_hub_checkpoints
 from models.rd3d import RD3D, inflate_conv_weight
 
 OFFICIAL_PARAMS_USED = 46.90e6  # official RD3D(32, resnet50), parameters used in forward
@@ -36,7 +36,7 @@ def test_registered_with_description():
         model = bench.create_model("rd3d")
     assert isinstance(model, RD3D)
     assert model.pretrained_info == ["resnet50: random init (pretrained weights switched off)"]
-    assert bench.registry.get_entry("rd3d").description.startswith("RD3D")
+    assert get_entry("rd3d").description.startswith("RD3D")
 
 
 def test_parameter_count_matches_official():

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import bench
-from bench import registry
-from bench.errors import RegistryError
+from models import registry
+from models.errors import RegistryError
 
 
 def test_identity_is_registered_and_returns_input():

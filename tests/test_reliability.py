@@ -13,16 +13,16 @@ import pytest
 import torch
 from torch import nn
 
-from bench.config import parse_config
-from bench.distributed import DistContext
-from bench.lock import RunFolderBusy, RunLock
-from bench.train import TrainingOutOfMemory, train_model
+from bench.harness.config import parse_config
+from bench.harness.distributed import DistContext
+from bench.harness.lock import RunFolderBusy, RunLock
+from bench.harness.train import TrainingOutOfMemory, train_model
 
 REPO = Path(__file__).resolve().parent.parent
 
 HOLDER = """
 import sys, time
-from bench.lock import RunLock
+from bench.harness.lock import RunLock
 lock = RunLock(sys.argv[1]); lock.acquire()
 print("held", flush=True)
 time.sleep(60)

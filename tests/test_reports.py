@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.run import RESULT_COLUMNS
+from bench.harness.run import RESULT_COLUMNS
 from reports.render import ReportError, build_report, render_report
 from reports.tables import build_table, to_latex, to_markdown
 

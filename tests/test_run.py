@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from bench.cli import main
-from bench.run import RESULT_COLUMNS
+from bench.harness.run import RESULT_COLUMNS
 
 
 def tiny_config(tmp_path, experiments, **data):
@@ -64,9 +64,9 @@ def test_two_step_mbnet_run_writes_a_complete_run_folder(tmp_path, capsys):
 
 def test_identity_scores_equal_input_vs_target_psnr(tmp_path, capsys):
     """The identity row is the input image itself: its PSNR is computable from the files directly."""
-    from bench.config import load_config
-    from bench.data import build_split, prepare_data_root
-    from bench.metrics import psnr
+    from bench.harness.config import load_config
+    from bench.harness.data import build_split, prepare_data_root
+    from bench.harness.metrics import psnr
 
     cfg_path = tiny_config(tmp_path, [{"name": "identity", "model": "identity"}])
     assert main(["run", str(cfg_path), "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
@@ -78,7 +78,7 @@ def test_identity_scores_equal_input_vs_target_psnr(tmp_path, capsys):
 
 
 def test_residual_switch():
-    from bench.modeling import RelightingModel
+    from bench.harness.modeling import RelightingModel
 
     class Minus(torch.nn.Module):
         def forward(self, rgb, depth):

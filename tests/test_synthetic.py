@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import datasets.synthetic as synth
-from bench.errors import DataError
+from datasets.errors import DataError
 from datasets.conditions import DIRECTIONS, Condition
 from datasets.io import read_depth, read_rgb
 from datasets.synthetic import (

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.errors import ConfigError
-from bench.weights import find_local_checkpoint, load_into, load_state_dict, resolve_weights, torch_hub_checkpoints
+from relight_base.errors import ConfigError
+from models.weights import find_local_checkpoint, load_into, load_state_dict, resolve_weights, torch_hub_checkpoints
 
 
 def test_auto_without_weights_falls_back_to_random(caplog):

@@ -21,8 +21,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from bench.errors import ConfigError
-from bench.weights import Pretrained, WeightsChoice, load_state_dict, resolve_weights
+from relight_base.errors import ConfigError
+from models.weights import Pretrained, WeightsChoice, load_state_dict, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ CONVENTIONS = {
     "clamp": "predictions clamped to [0,1] before scoring",
     "psnr": "per image, data_range 1, 10*log10(1/MSE) over pixels and RGB channels, then averaged",
     "ssim": "pytorch-msssim's SSIM (11-tap Gaussian window sigma 1.5, no padding, K1 0.01, K2 0.03), RGB, data_range 1, "
-            "per image then averaged; computed by bench.metrics.ssim, tested equal to pytorch_msssim.ssim",
+            "per image then averaged; computed by bench.harness.metrics.ssim, tested equal to pytorch_msssim.ssim",
     "lpips": "lpips v0.1, AlexNet trunk (torchvision ImageNet weights), inputs scaled to [-1,1]",
     "mps": "0.5 * (SSIM + 1 - LPIPS)",
 }

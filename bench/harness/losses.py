@@ -16,7 +16,7 @@ from pytorch_msssim import ssim as _ssim
 from torch import nn
 from torchvision.models.vgg import cfgs as _vgg_cfgs, make_layers
 
-from bench.weights import Pretrained, WeightsChoice, load_into, load_state_dict, resolve_weights
+from models.weights import Pretrained, WeightsChoice, load_into, load_state_dict, resolve_weights
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.modeling import RelightingModel
+from relight_base.errors import BenchError
+from bench.harness.modeling import RelightingModel
 
 _OFFICIAL_MODULES = ("hdfnet", "BaseBlocks", "MyModules", "ResNet")
 

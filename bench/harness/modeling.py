@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.config import ExperimentConfig, WeightsConfig
-from bench.registry import create_model, get_entry
+from bench.harness.config import ExperimentConfig, WeightsConfig
+from models.registry import create_model, get_entry
 
 
 class RelightingModel(nn.Module):

@@ -12,10 +12,11 @@ Adding a model is one file and one decorator::
         \"\"\"One-line description shown by `python -m bench models`.\"\"\"
         return MyNet(width)
 
-Built-in adapters live in the ``models`` package, which lists its modules
-explicitly and is imported the first time the registry is queried (no folder
-scanning, nothing imported at ``import bench`` time).  Adapters elsewhere are
-loaded with :func:`load_plugins` (the ``plugins:`` config key).
+The registry lives in the ``models`` package (as timm keeps its registry under
+``timm/models/``).  Importing it imports ``models/__init__.py`` first, which imports
+every built-in adapter module by name (an explicit list, no folder scanning), so
+the built-ins are registered before any lookup.  Adapters elsewhere are loaded
+with :func:`load_plugins` (the ``plugins:`` config key).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from bench.errors import RegistryError
+from models.errors import RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_BUILTINS_LOADED = False
 
 
 def register_model(name: str | None = None, *, description: str | None = None) -> Callable[[ModelFactory], ModelFactory]:
@@ -76,22 +76,13 @@ def register_model(name: str | None = None, *, description: str | None = None) -
     return decorate
 
 
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("models")
-
-
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    _load_builtins()
     return sorted(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``; unknown names list the known ones and the closest matches."""
-    _load_builtins()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -10,7 +10,7 @@
 * converts conv weights to ``channels_last`` (``channels_last_3d`` for 3-D convs), which selects the
   NHWC kernels on CPU and CUDA,
 * on CPU, computes 3x3 convolutions with many channels by Winograd F(4x4,3x3)
-  (:mod:`bench.winograd_conv`: a quarter of the multiplications; MBNet's fusion layers),
+  (:mod:`bench.perf.winograd`: a quarter of the multiplications; MBNet's fusion layers),
 * optionally (off by default) runs under CUDA bf16/fp16 autocast and/or ``torch.compile``.
 
 Inputs should then be passed in ``channels_last`` too (evaluation and timing do).  Outputs equal the
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from bench.winograd_conv import convert_winograd
+from bench.perf.winograd import convert_winograd
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def prepare_for_inference(
     """A copy of ``model`` with every inference-only optimisation applied (the original is untouched).
 
     ``winograd`` replaces 3x3 convolutions with many channels (``in * out >= 256 * 256``) by
-    :class:`bench.winograd_conv.WinogradConv2d`; ``None`` (default) does so on CPU, where it pays
+    :class:`bench.perf.winograd.WinogradConv2d`; ``None`` (default) does so on CPU, where it pays
     (``benchmarks/conv_speed.py``), and not on CUDA, whose libraries choose their own algorithms.
 
     ``autocast`` ("off", "bf16", "fp16") runs the forward pass in CUDA mixed precision (outputs are

@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.atomic import atomic_write_bytes
-from bench.config import BenchConfig, ExperimentConfig, load_config
-from bench.errors import BenchError, DataError
-from bench.inference_opt import prepare_for_inference
-from bench.modeling import RelightingModel, build_model
-from bench.registry import load_plugins
+from relight_base.atomic import atomic_write_bytes
+from bench.harness.config import BenchConfig, ExperimentConfig, load_config
+from datasets.errors import DataError
+from relight_base.errors import BenchError
+from bench.perf.fast_inference import prepare_for_inference
+from bench.harness.modeling import RelightingModel, build_model
+from models.registry import load_plugins
 from datasets.io import encode_rgb_png, read_depth, read_rgb, to_uint8_image
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: 
 
 def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None, seed: int | None = None) -> Path:
     """Relight every test input at native size; zip one PNG per scene plus the challenge's readme.txt."""
-    from bench.data import build_split
+    from bench.harness.data import build_split
 
     run_dir = Path(run_dir)
     cfg, exp, model = load_trained(run_dir, experiment, seed)

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bench.atomic import atomic_write_bytes
-from bench.metrics import LPIPSMetric, score_batch
+from relight_base.atomic import atomic_write_bytes
+from bench.harness.metrics import LPIPSMetric, score_batch
 from datasets.io import encode_rgb_png, to_uint8_image
 
 log = logging.getLogger(__name__)

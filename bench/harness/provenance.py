@@ -41,7 +41,7 @@ def software_versions() -> dict[str, str]:
 
 def machine(device: torch.device) -> dict[str, object]:
     """The device results were computed on."""
-    from bench.timing import device_name
+    from bench.harness.timing import device_name
 
     return {
         "device": str(device),

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bench.atomic import atomic_write_text, ensure_output_dir
-from bench.config import BenchConfig, ExperimentConfig, config_hash, to_dict, to_yaml
-from bench.data import build_split, prepare_data_root
-from bench.distributed import DistContext, init_distributed, shutdown
-from bench.lock import RunLock
-from bench.registry import check_model_args, load_plugins
+from relight_base.atomic import atomic_write_text, ensure_output_dir
+from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_dict, to_yaml
+from bench.harness.data import build_split, prepare_data_root
+from bench.harness.distributed import DistContext, init_distributed, shutdown
+from bench.harness.lock import RunLock
+from models.registry import check_model_args, load_plugins
 
 if TYPE_CHECKING:
     import torch
@@ -72,7 +72,7 @@ def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: Dis
 
     Cheap checks (plugins, model names and arguments, output folder) come first
     so a typo fails in a second, before any data is generated or read.  With ``lock``
-    rank 0 holds the run folder's lock (see :mod:`bench.lock`); the caller releases it.
+    rank 0 holds the run folder's lock (see :mod:`bench.harness.lock`); the caller releases it.
     """
     ctx = ctx or DistContext()
     load_plugins(cfg.plugins)
@@ -114,7 +114,7 @@ def write_run_header(prepared: PreparedRun) -> None:
     from datasets.splits import describe_split
 
     cfg = prepared.cfg
-    from bench.provenance import now
+    from bench.harness.provenance import now
 
     atomic_write_text(prepared.run_dir / "config.yaml", to_yaml(cfg))
     summary = {
@@ -161,7 +161,7 @@ def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool, res
 
 
 def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool, restart: bool = False) -> RunOutcome:
-    from bench.metrics import LPIPSMetric
+    from bench.harness.metrics import LPIPSMetric
 
     cfg = prepared.cfg
     lpips_metric = None
@@ -211,13 +211,13 @@ def _finished_rows(exp_dir: Path, fingerprint: str, restart: bool, name: str) ->
 def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext,
                    lpips_metric, *, progress: bool, restart: bool = False) -> list[dict]:
     """Train, evaluate and time one experiment with one seed; rank 0 returns its result rows."""
-    from bench import checkpoint as ckpt
-    from bench.evaluate import evaluate, summarise
-    from bench.inference_opt import prepare_for_inference
-    from bench.modeling import backbone_weights, build_model, has_trainable_parameters
-    from bench.registry import count_parameters
-    from bench.timing import count_flops, time_forward
-    from bench.train import NonFiniteLoss, save_log, save_weights, seed_everything, train_model
+    from bench.harness import checkpoint as ckpt
+    from bench.harness.evaluate import evaluate, summarise
+    from bench.perf.fast_inference import prepare_for_inference
+    from bench.harness.modeling import backbone_weights, build_model, has_trainable_parameters
+    from models.registry import count_parameters
+    from bench.harness.timing import count_flops, time_forward
+    from bench.harness.train import NonFiniteLoss, save_log, save_weights, seed_everything, train_model
 
     cfg = prepared.cfg
     exp_dir = prepared.run_dir / exp.name / f"seed{seed}"
@@ -297,8 +297,8 @@ def inference_options(cfg: BenchConfig, device: torch.device) -> dict:
 
 def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None:
     """``results.csv`` and its companion ``results.json`` (conventions, provenance), atomically."""
-    from bench.metrics import CONVENTIONS
-    from bench.provenance import git_state, machine, now, software_versions
+    from bench.harness.metrics import CONVENTIONS
+    from bench.harness.provenance import git_state, machine, now, software_versions
 
     cfg = prepared.cfg
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
@@ -323,7 +323,7 @@ def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None
 
 
 def _device_of(cfg: BenchConfig):
-    from bench.distributed import pick_device
+    from bench.harness.distributed import pick_device
 
     return pick_device(cfg.train.device)
 

@@ -27,11 +27,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from bench.atomic import atomic_write_bytes, atomic_write_text
-from bench.config import BenchConfig
-from bench.distributed import DistContext
-from bench.errors import BenchError, ConfigError
-from bench.losses import LossWeights, RelightingLoss
+from relight_base.atomic import atomic_write_bytes, atomic_write_text
+from bench.harness.config import BenchConfig
+from bench.harness.distributed import DistContext
+from relight_base.errors import BenchError, ConfigError
+from bench.harness.losses import LossWeights, RelightingLoss
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def train_model(
     and writes one every ``train.checkpoint_every`` steps (rank 0).  Returns the per-step log (rank 0's
     losses). Raises :class:`NonFiniteLoss` on a NaN/inf loss.
     """
-    from bench import checkpoint as ckpt
+    from bench.harness import checkpoint as ckpt
     from datasets.dataset import make_loader
 
     if cfg.train.amp != "off" and ctx.device.type != "cuda":

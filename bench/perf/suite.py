@@ -11,7 +11,7 @@ Sections (each row of the printed table and of the CSV names its section):
 * ``reference`` MBNet against the official code's forward pass (built-in formulation, or the authors'
                 code from ``--official-code DIR``): same weights, same inputs, runs interleaved; the
                 time ratio and the largest output difference.
-* ``training``  images/s of the harness's :func:`bench.train.train_model` against a bare loop (same
+* ``training``  images/s of the harness's :func:`bench.harness.train.train_model` against a bare loop (same
                 model, loss, optimizer, batch, steps, data in memory), rounds interleaved; peak RSS of
                 a few training steps per model; the optimizer step (Adam per-parameter loop vs fused).
 * ``data``      the data loader's images/s (first epoch decoding PNG/NPY, later epochs from the
@@ -40,8 +40,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bench.memory import track_peak
-from bench.timing import device_name, percentile
+from bench.perf.memory import track_peak
+from bench.harness.timing import device_name, percentile
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class PerfReport:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` is CUDA when available, else CPU."""
-    from bench.errors import ConfigError
+    from relight_base.errors import ConfigError
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -182,9 +182,9 @@ def section_machine(report: PerfReport, when: str) -> float:
 
 
 def section_inference(report: PerfReport) -> None:
-    from bench.inference_opt import prepare_for_inference
-    from bench.registry import create_model
-    from bench.timing import count_flops
+    from bench.perf.fast_inference import prepare_for_inference
+    from models.registry import create_model
+    from bench.harness.timing import count_flops
 
     o, device = report.options, report.device
     for name in o.models:
@@ -217,9 +217,9 @@ def _add_peak(report: PerfReport, section: str, name: str, size: int | None, pea
 
 
 def section_reference(report: PerfReport) -> None:
-    from bench.inference_opt import prepare_for_inference
-    from bench.mbnet_reference import reference_pair
-    from bench.timing import count_flops
+    from bench.perf.fast_inference import prepare_for_inference
+    from bench.perf.mbnet_reference import reference_pair
+    from bench.harness.timing import count_flops
 
     o, device = report.options, report.device
     pair = reference_pair(o.official_code)
@@ -256,7 +256,7 @@ def section_reference(report: PerfReport) -> None:
 def part_times(model: nn.Module, run: Callable[[], object]) -> dict[str, float]:
     """Seconds spent in each direct child of the adapter (encoders, fusion, DDPMs, decoder) during one ``run()``.
 
-    ``model`` is a prepared :class:`bench.modeling.RelightingModel`; children of the wrapped adapter are
+    ``model`` is a prepared :class:`bench.harness.modeling.RelightingModel`; children of the wrapped adapter are
     timed with forward hooks (CPU wall time; on CUDA the figures are launch times only).
     """
     adapter = getattr(model, "adapter", model)
@@ -302,7 +302,7 @@ def _memory_dataset(n: int, size: int, seed: int = 0) -> list[dict]:
 
 
 def _train_config(o: PerfOptions, steps: int):
-    from bench.config import parse_config
+    from bench.harness.config import parse_config
 
     return parse_config(
         "experiments: [{name: perf, model: identity}]\n", "<perf>",
@@ -313,8 +313,8 @@ def _train_config(o: PerfOptions, steps: int):
 
 def bare_training_loop(model: nn.Module, batches: list[tuple[torch.Tensor, ...]], cfg, device: torch.device) -> None:
     """The minimal loop: forward, the harness's loss, backward, the harness's optimizer and schedule."""
-    from bench.losses import LossWeights, RelightingLoss
-    from bench.train import make_optimizer, make_scheduler
+    from bench.harness.losses import LossWeights, RelightingLoss
+    from bench.harness.train import make_optimizer, make_scheduler
 
     criterion = RelightingLoss(LossWeights(cfg.loss.charbonnier, cfg.loss.ssim, cfg.loss.perceptual,
                                            cfg.loss.charbonnier_eps, cfg.loss.ssim_form), vgg_pretrained=False).to(device)
@@ -331,16 +331,16 @@ def bare_training_loop(model: nn.Module, batches: list[tuple[torch.Tensor, ...]]
 
 
 def _harness_training(model: nn.Module, dataset: list[dict], cfg, device: torch.device) -> None:
-    from bench.distributed import DistContext
-    from bench.train import train_model
+    from bench.harness.distributed import DistContext
+    from bench.harness.train import train_model
 
     train_model(model, dataset, cfg, seed=0, ctx=DistContext(device=device), progress=False, desc="perf")
     _sync(device)
 
 
 def section_training(report: PerfReport) -> None:
-    from bench.modeling import RelightingModel
-    from bench.registry import create_model
+    from bench.harness.modeling import RelightingModel
+    from models.registry import create_model
 
     o, device = report.options, report.device
     cfg = _train_config(o, o.train_steps)
@@ -389,7 +389,7 @@ def section_training(report: PerfReport) -> None:
 
 def _optimizer_step(report: PerfReport) -> None:
     """Adam step time over a model's parameters (MBNet's by default): the per-parameter loop against the fused kernel."""
-    from bench.registry import create_model
+    from models.registry import create_model
 
     device, name = report.device, report.options.optimizer_model
     params = [p for p in create_model(name).to(device).parameters()]
@@ -404,13 +404,13 @@ def _optimizer_step(report: PerfReport) -> None:
     loop_s, fused_s = statistics.median(times["for-loop"]), statistics.median(times["fused"])
     item = f"Adam step ({name} params)"
     report.add("training", item, None, "for-loop", loop_s, "s", "torch.optim.Adam(foreach=False)")
-    report.add("training", item, None, "fused", fused_s, "s", "what bench.train.make_optimizer uses")
+    report.add("training", item, None, "fused", fused_s, "s", "what bench.harness.train.make_optimizer uses")
     report.add("training", item, None, "fused / for-loop", fused_s / loop_s, "x")
 
 
 def section_data(report: PerfReport) -> None:
-    from bench.config import DataConfig
-    from bench.data import build_split
+    from bench.harness.config import DataConfig
+    from bench.harness.data import build_split
     from datasets.dataset import make_loader
     from datasets.synthetic import SyntheticSpec, generate
 
@@ -436,7 +436,7 @@ def section_data(report: PerfReport) -> None:
 
 
 def section_metrics(report: PerfReport) -> None:
-    from bench.metrics import LPIPSMetric, psnr, ssim
+    from bench.harness.metrics import LPIPSMetric, psnr, ssim
 
     o, device = report.options, report.device
     size = max(o.sizes)
@@ -478,8 +478,8 @@ SECTIONS = {
 
 def run_perf(options: PerfOptions) -> PerfReport:
     """Run the selected sections in a fixed order; returns every measured row."""
-    from bench.errors import ConfigError
-    from bench.registry import list_models
+    from relight_base.errors import ConfigError
+    from models.registry import list_models
 
     unknown = [s for s in options.sections if s not in SECTIONS]
     if unknown:
@@ -487,7 +487,7 @@ def run_perf(options: PerfOptions) -> PerfReport:
     known = set(list_models())
     for name in [*options.models, options.train_model]:
         if name not in known:
-            from bench.registry import get_entry
+            from models.registry import get_entry
 
             get_entry(name)  # raises the registry's "unknown model" error with suggestions
     device = resolve_device(options.device)
@@ -535,7 +535,7 @@ def _fmt(value: float) -> str:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write the rows atomically as CSV."""
-    from bench.atomic import atomic_write_text
+    from relight_base.atomic import atomic_write_text
 
     atomic_write_text(Path(path), frame.to_csv(index=False))
     return Path(path)

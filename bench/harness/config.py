@@ -2,10 +2,10 @@
 
 The schema is the dataclasses below.  :func:`load_config` reads a YAML file,
 applies ``--set key=value`` overrides and converts the result, collecting every
-problem into one :class:`~bench.errors.ConfigError` whose lines name the file,
+problem into one :class:`~relight_base.errors.ConfigError` whose lines name the file,
 the line, the dotted key, the value found and what was expected.  Unknown keys
 get a did-you-mean.  Configs are data only: nothing in them is executed
-(plugins are imported by module name, see :mod:`bench.registry`).
+(plugins are imported by module name, see :mod:`models.registry`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from bench.errors import ConfigError
+from relight_base.errors import ConfigError
 
 # --------------------------------------------------------------------------- schema
 
@@ -428,7 +428,7 @@ def _convert_dataclass(value: Any, cls: type, path: tuple, errors: list[str], li
 
 def _check_semantics(cfg: BenchConfig, errors: list[str], lines: dict, source: str) -> None:
     """Checks that span several keys or need more than a type."""
-    from datasets.conditions import Condition  # local import: datasets depends on bench.errors only
+    from datasets.conditions import Condition  # local import: datasets depends on relight_base.errors only
 
     for key in ("input", "target", "extra_input"):
         value = getattr(cfg.data, key)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.atomic import atomic_write_bytes
+from relight_base.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from bench.errors import OutputError
+from relight_base.errors import OutputError
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Union
 
 import torch
 
-from bench.errors import ConfigError
+from relight_base.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

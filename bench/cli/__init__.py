@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from bench.errors import BenchError
+from relight_base.errors import BenchError
 
 log = logging.getLogger("bench")
 
@@ -194,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.config import load_config
-    from bench.run import format_results, run_benchmark
+    from bench.harness.config import load_config
+    from bench.harness.run import format_results, run_benchmark
 
     cfg = load_config(args.config, args.overrides, args.only)
     outcome = run_benchmark(cfg, args.out, progress=not args.no_progress, restart=args.restart)
@@ -203,9 +203,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(format_results(outcome.results))
     print(f"\nresults: {outcome.run_dir / 'results.csv'}  (data: {cfg.data.source}, {cfg.data.size} px, {outcome.data_root})")
+    from bench.harness.data import validation_scenes
     from reports.render import render_report
 
-    print(f"report:  {render_report([outcome.run_dir])}")
+    print(f"report:  {render_report([outcome.run_dir], load_scenes=validation_scenes)}")
     if outcome.failed:
         print(f"failed: {', '.join(outcome.failed)} (see the message column of results.csv)", file=sys.stderr)
         return EXIT_FAILED_EXPERIMENT
@@ -229,7 +230,7 @@ examples:
 
 
 def _cmd_perf(args: argparse.Namespace) -> int:
-    from bench.perf import PerfOptions, format_table, run_perf, summarise_targets, write_csv
+    from bench.perf.suite import PerfOptions, format_table, run_perf, summarise_targets, write_csv
 
     options = PerfOptions(
         models=_names(args.models, "--models"), sizes=_ints(args.sizes, "--sizes"), runs=_positive(args.runs, "--runs"),
@@ -272,15 +273,16 @@ def _positive(value: int, flag: str) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from bench.harness.data import validation_scenes
     from reports.render import render_report
 
-    page = render_report(args.run_dirs, args.out)
+    page = render_report(args.run_dirs, args.out, load_scenes=validation_scenes)
     print(f"report: {page}")
     return EXIT_OK
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from bench.inference import predict_file
+    from bench.harness.inference import predict_file
 
     predict_file(args.run_dir, args.experiment, args.image, args.depth, args.out, seed=args.seed)
     print(f"relit image: {args.out}")
@@ -288,7 +290,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from bench.inference import export_submission
+    from bench.harness.inference import export_submission
 
     path = export_submission(args.run_dir, args.experiment, out=args.out, seed=args.seed)
     print(f"submission: {path}")
@@ -296,7 +298,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from bench.registry import count_parameters, get_entry, list_models, load_plugins
+    from models.registry import count_parameters, get_entry, list_models, load_plugins
 
     load_plugins(args.plugin)
     rows = []
@@ -312,7 +314,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
-    from bench.errors import ConfigError
+    from relight_base.errors import ConfigError
     from datasets.synthetic import SyntheticSpec, generate
 
     for key in ("train", "val", "test"):
@@ -327,8 +329,8 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from bench.config import load_config
-    from bench.run import prepare
+    from bench.harness.config import load_config
+    from bench.harness.run import prepare
     from datasets.splits import describe_split
 
     cfg = load_config(args.config, args.overrides, args.only)
@@ -344,7 +346,7 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from bench.config import load_config, schema_help, to_yaml
+    from bench.harness.config import load_config, schema_help, to_yaml
 
     if args.keys:
         for key, default, text in schema_help():
@@ -395,14 +397,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_package_layout() -> None:
-    """Fail clearly if ``datasets``/``models``/``reports`` resolve to another distribution (e.g. Hugging Face datasets).
+    """Fail clearly if ``relight_base``/``datasets``/``models``/``reports`` resolve to another distribution (e.g. Hugging Face datasets).
 
     Looks the packages up without importing them (importing ``models`` builds every adapter module).
     """
     import importlib.util
 
-    here = Path(__file__).resolve().parent.parent
-    for name in ("datasets", "models", "reports"):
+    here = Path(__file__).resolve().parents[2]
+    for name in ("relight_base", "datasets", "models", "reports"):
         spec = importlib.util.find_spec(name)
         origin = Path(spec.origin).resolve().parent.parent if spec and spec.origin else None
         if origin != here:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from bench.errors import ConfigError
+from relight_base.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

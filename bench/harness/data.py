@@ -11,8 +11,8 @@ import logging
 import os
 from pathlib import Path
 
-from bench.config import DataConfig
-from bench.errors import DataError
+from bench.harness.config import DataConfig
+from datasets.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +62,16 @@ def build_split(data: DataConfig, root: Path, split: str, extra_data: bool | lis
 
     strategies = resolve_strategies(extra_data) if split == "train" else ()
     return _build(data, root, split, strategies)
+
+
+def validation_scenes(config: dict, root: Path):
+    """The validation split of a stored run config (``config.yaml`` as a dict) whose data lives in ``root``.
+
+    Passed to :func:`reports.render.render_report` for its visual comparison.
+    """
+    import yaml
+
+    from bench.harness.config import parse_config
+
+    cfg = parse_config(yaml.safe_dump(config), source="config.yaml of the run")
+    return build_split(cfg.data, Path(root), "val")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bench.errors import BenchError
+from relight_base.errors import BenchError
 
 try:
     import fcntl
