@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.cli import build_parser, main
+from bench.cli import main, make_parser
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize("command", [[], ["run"], ["models"], ["data"], ["data", "synth"], ["data", "check"], ["config"]])
 def test_every_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args(command + ["--help"])
+        make_parser().parse_args(command + ["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "example" in text.lower() or command == ["data"], text
@@ -47,6 +47,39 @@ def test_every_help_has_an_example(command, capsys):
 def test_no_command_prints_help_and_exits_2(capsys):
     code, _, err = run_cli(capsys)
     assert code == 2 and "usage:" in err
+
+
+def test_data_without_a_data_command_prints_the_data_help(capsys):
+    code, _, err = run_cli(capsys, "data")
+    assert code == 2 and err.startswith("usage: python -m bench data ") and "synth" in err and "check" in err
+
+
+def test_help_imports_no_torch():
+    script = (
+        "import sys\n"
+        "from bench.cli import make_parser\n"
+        "for command in ([], ['run'], ['perf'], ['data', 'synth'], ['predict']):\n"
+        "    try:\n"
+        "        make_parser().parse_args(command + ['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "sys.stderr.write(' '.join(m for m in ('torch', 'pandas') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_perf_flags_left_out_keep_the_suites_defaults():
+    from bench.cli.perf import perf_options
+    from bench.perf.suite import PerfOptions
+
+    suite = PerfOptions()
+    default = perf_options(make_parser().parse_args(["perf"]))
+    assert default.models == suite.models and "mbnet" in default.models
+    assert default.sections == suite.sections
+    chosen = perf_options(make_parser().parse_args(["perf", "--models", " pgar, ,mbnet", "--sections", "data", "--sizes", "64,32"]))
+    assert chosen.models == ["pgar", "mbnet"] and chosen.sections == ["data"] and chosen.sizes == [64, 32]
 
 
 def test_models_lists_identity(capsys):
