@@ -64,8 +64,3 @@ class Condition:
 
     def __str__(self) -> str:
         return f"{self.temperature}_{self.direction}"
-
-
-def all_conditions() -> list[Condition]:
-    """All 40 VIDIT conditions, temperature-major."""
-    return [Condition(t, d) for t in TEMPERATURES for d in DIRECTIONS]

@@ -23,12 +23,13 @@ extra-data strategies at 1024 x 1024.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -99,6 +100,64 @@ def load_depth(path: Path, mirror: bool, size: int | None) -> torch.Tensor:
     return resize_and_crop(tensor, size).contiguous()
 
 
+class _DecodedFiles:
+    """One kind of decoded file (images or depth maps), numbered by key: a per-process cache, then a shared bank.
+
+    ``load(path, mirror, size)`` decodes one key to ``(C, S, S)`` of ``dtype`` (uint8 images, float32 depth).
+    """
+
+    def __init__(self, keys: list[_Key], load: Callable[[Path, bool, int | None], torch.Tensor], channels: int,
+                 dtype: torch.dtype, *, size: int | None, keep: bool):
+        self.keys = keys
+        self.load = load
+        self.channels = channels
+        self.dtype = dtype
+        self.size = size
+        self.keep = keep  # remember decoded tensors (the dataset's ``cache``)
+        self.cache: dict[int, torch.Tensor] = {}
+        self.bank: torch.Tensor | list[torch.Tensor] | None = None  # set by adopt()
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def decoded(self, k: int) -> torch.Tensor:
+        """The tensor of key ``k``: from the bank, the cache, or decoded now (and cached when ``keep``)."""
+        if self.bank is not None:
+            return self.bank[k]
+        tensor = self.cache.get(k)
+        if tensor is None:
+            tensor = self.load(*self.keys[k], self.size)
+            if self.keep:
+                self.cache[k] = tensor
+        return tensor
+
+    def new_bank(self, shape: tuple[int, int] | None) -> torch.Tensor | list:
+        """An empty shared ``(K, C, H, W)`` tensor, or a list of K slots when ``shape`` is None (sizes differ)."""
+        if shape is None:
+            return [None] * len(self.keys)
+        return torch.empty((len(self.keys), self.channels, *shape), dtype=self.dtype).share_memory_()
+
+    def fill(self, bank: torch.Tensor | list, k: int, split: str) -> None:
+        """Store key ``k`` (cached or decoded now) in ``bank``; DataError if its shape differs from the bank's."""
+        tensor = self.cache.get(k)
+        if tensor is None:
+            tensor = self.load(*self.keys[k], self.size)
+        if isinstance(bank, list):
+            bank[k] = tensor.share_memory_()
+            return
+        if bank[k].shape != tensor.shape:
+            raise DataError(
+                f"{split} split: {self.keys[k][0]} decodes to shape {tuple(tensor.shape)}, expected "
+                f"{tuple(bank[k].shape)} like the others (datasets.validate.validate_pairs reports why)"
+            )
+        bank[k].copy_(tensor)
+
+    def adopt(self, bank: torch.Tensor | list) -> None:
+        """Serve every key from ``bank`` from now on and drop the per-process cache."""
+        self.bank = bank
+        self.cache.clear()
+
+
 class RelightingDataset(Dataset):
     """Pairs of (input image + depth) -> target image, as ``size x size`` tensors (see the module doc).
 
@@ -123,13 +182,8 @@ class RelightingDataset(Dataset):
             if p.target_path is not None:
                 target = rgb_index.setdefault((Path(p.target_path), p.mirror), len(rgb_index))
             self._index.append((rgb, depth, target))
-        self._rgb_keys: list[_Key] = list(rgb_index)
-        self._depth_keys: list[_Key] = list(depth_index)
-        # Lazily filled caches (per process) and, after preload(), the shared banks.
-        self._rgb_cache: dict[int, torch.Tensor] = {}
-        self._depth_cache: dict[int, torch.Tensor] = {}
-        self._rgb_bank: torch.Tensor | list[torch.Tensor] | None = None
-        self._depth_bank: torch.Tensor | list[torch.Tensor] | None = None
+        self._images = _DecodedFiles(list(rgb_index), load_rgb, 3, torch.uint8, size=size, keep=cache)
+        self._depths = _DecodedFiles(list(depth_index), load_depth, 1, torch.float32, size=size, keep=cache)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -137,27 +191,7 @@ class RelightingDataset(Dataset):
     @property
     def preloaded(self) -> bool:
         """True once :meth:`preload` has stored every sample in shared memory."""
-        return self._rgb_bank is not None
-
-    def _rgb(self, k: int) -> torch.Tensor:
-        if self._rgb_bank is not None:
-            return self._rgb_bank[k]
-        cached = self._rgb_cache.get(k)
-        if cached is None:
-            cached = load_rgb(*self._rgb_keys[k], self.size)
-            if self.cache:
-                self._rgb_cache[k] = cached
-        return cached
-
-    def _depth(self, k: int) -> torch.Tensor:
-        if self._depth_bank is not None:
-            return self._depth_bank[k]
-        cached = self._depth_cache.get(k)
-        if cached is None:
-            cached = load_depth(*self._depth_keys[k], self.size)
-            if self.cache:
-                self._depth_cache[k] = cached
-        return cached
+        return self._images.bank is not None
 
     def __getitem__(self, i: int) -> dict:
         """Sample ``i``: ``rgb`` (3,S,S) and ``target`` (3,S,S) float32 in [0,1], ``depth`` (1,S,S) float32."""
@@ -169,27 +203,29 @@ class RelightingDataset(Dataset):
         pair = self.pairs[i]
         rgb_k, depth_k, target_k = self._index[i]
         sample = {
-            "rgb": self._rgb(rgb_k).float().div_(255.0),
-            "depth": self._depth(depth_k).clone(),
+            "rgb": self._images.decoded(rgb_k).float().div_(255.0),
+            "depth": self._depths.decoded(depth_k).clone(),
             "scene_id": pair.scene_id,
             "origin": pair.origin,
             "index": i,
         }
         if target_k is not None:
-            sample["target"] = self._rgb(target_k).float().div_(255.0)
+            sample["target"] = self._images.decoded(target_k).float().div_(255.0)
         return sample
 
     # -- preloading -------------------------------------------------------------------------------
 
-    def _native_shapes(self) -> list[tuple[int, int]] | None:
-        """Per-rgb-key ``(H, W)`` after resizing, read from PNG headers; None if they differ."""
+    def _bank_shape(self) -> tuple[int, int] | None:
+        """``(H, W)`` every decoded sample has, or None when native sizes (from the PNG headers) differ."""
         if self.size is not None:
-            return None
+            return (self.size, self.size)
         shapes = []
-        for path, _ in self._rgb_keys:
+        for path, _ in self._images.keys:
             with Image.open(path) as img:
                 shapes.append((img.height, img.width))
-        return shapes
+        if len(set(shapes)) > 1:
+            return None
+        return shapes[0] if shapes else (1, 1)
 
     def preload(self, progress: bool = False, threads: int | None = None) -> None:
         """Decode every sample once into shared-memory tensors (call before DataLoader workers start).
@@ -204,55 +240,28 @@ class RelightingDataset(Dataset):
             return
         if self.preloaded:
             return
-        threads = threads or min(4, os.cpu_count() or 1)
-        uniform = True
-        if self.size is not None:
-            shape = (self.size, self.size)
-        else:
-            shapes = self._native_shapes() or []
-            uniform = len(set(shapes)) <= 1
-            shape = shapes[0] if shapes else (1, 1)
-        if uniform:
-            rgb_bank: torch.Tensor | list = torch.empty((len(self._rgb_keys), 3, *shape), dtype=torch.uint8).share_memory_()
-            depth_bank: torch.Tensor | list = torch.empty((len(self._depth_keys), 1, *shape), dtype=torch.float32).share_memory_()
-        else:
+        shape = self._bank_shape()
+        if shape is None:
             log.info("%s split: images of different sizes, sharing each decoded tensor separately", self.split)
-            rgb_bank = [None] * len(self._rgb_keys)
-            depth_bank = [None] * len(self._depth_keys)
+        banks = [(files, files.new_bank(shape)) for files in (self._images, self._depths)]
+        jobs = [functools.partial(files.fill, bank, k, self.split) for files, bank in banks for k in range(len(files))]
+        _run_in_threads(jobs, threads or min(4, os.cpu_count() or 1), f"decoding {self.split}", progress)
+        for files, bank in banks:
+            files.adopt(bank)
+        log.debug("%s split: preloaded %d images and %d depth maps", self.split, len(self._images), len(self._depths))
 
-        def store(bank, k: int, tensor: torch.Tensor, path: Path) -> None:
-            if isinstance(bank, torch.Tensor):
-                if bank[k].shape != tensor.shape:
-                    raise DataError(
-                        f"{self.split} split: {path} decodes to shape {tuple(tensor.shape)}, expected "
-                        f"{tuple(bank[k].shape)} like the others (datasets.validate.validate_pairs reports why)"
-                    )
-                bank[k].copy_(tensor)
-            else:
-                bank[k] = tensor.share_memory_()
 
-        def fill_rgb(k: int) -> None:
-            cached = self._rgb_cache.get(k)
-            store(rgb_bank, k, cached if cached is not None else load_rgb(*self._rgb_keys[k], self.size), self._rgb_keys[k][0])
-
-        def fill_depth(k: int) -> None:
-            cached = self._depth_cache.get(k)
-            store(depth_bank, k, cached if cached is not None else load_depth(*self._depth_keys[k], self.size), self._depth_keys[k][0])
-
-        jobs = [(fill_rgb, k) for k in range(len(self._rgb_keys))] + [(fill_depth, k) for k in range(len(self._depth_keys))]
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preload") as pool:
-            futures = [pool.submit(fn, k) for fn, k in jobs]
-            try:
-                for future in tqdm(futures, desc=f"decoding {self.split}", unit="file", disable=not progress, leave=False):
-                    future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-        self._rgb_bank, self._depth_bank = rgb_bank, depth_bank
-        self._rgb_cache.clear()
-        self._depth_cache.clear()
-        log.debug("%s split: preloaded %d images and %d depth maps", self.split, len(rgb_bank), len(depth_bank))
+def _run_in_threads(jobs: list[Callable[[], None]], threads: int, desc: str, progress: bool) -> None:
+    """Run ``jobs`` in a thread pool, in order of submission; the first failure cancels the rest and is raised."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preload") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            for future in tqdm(futures, desc=desc, unit="file", disable=not progress, leave=False):
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -1,6 +1,6 @@
 """Reading and writing VIDIT files: RGBA PNG images and pickled-dict depth maps.
 
-Readers return numpy arrays and raise :class:`relight_base.errors.DataError` naming the
+Readers return numpy arrays and raise :class:`datasets.errors.DataError` naming the
 file and what was wrong.  Writers produce exactly VIDIT's formats: 8-bit RGBA
 PNG with alpha 255, and ``.npy`` files holding a pickled dict with
 ``normalized_depth`` (float32, H x W, in [0, 1], larger is farther) and
@@ -12,10 +12,12 @@ harness only loads ``.npy`` files from the data folder the user configured.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -23,24 +25,36 @@ from PIL import Image, UnidentifiedImageError
 from relight_base.atomic import atomic_write_bytes
 from datasets.errors import DataError
 
-PathLike = "str | os.PathLike[str]"
+
+_PNG_READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, zlib.error)
+
+
+@contextlib.contextmanager
+def _open_png(path: Path, failure: str) -> Iterator[Image.Image]:
+    """Open ``path`` with Pillow, checking it is a PNG; errors in the body become :class:`DataError`.
+
+    A missing file reads "file not found"; a Pillow or OS error reads ``"{path}: {failure} (why); the file
+    is corrupt or truncated"``.  DataErrors raised in the body pass through unchanged.
+    """
+    try:
+        with Image.open(path) as img:
+            if img.format != "PNG":
+                raise DataError(f"{path}: expected a PNG image, found {img.format or 'an unknown format'}")
+            yield img
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except _PNG_READ_ERRORS as exc:
+        raise DataError(f"{path}: {failure} ({exc}); the file is corrupt or truncated") from None
 
 
 def png_size(path: str | os.PathLike) -> tuple[int, int]:
     """Return ``(height, width)`` of a PNG, checking the whole file's integrity (CRCs) without decoding pixels."""
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            if img.format != "PNG":
-                raise DataError(f"{path}: expected a PNG image, found {img.format or 'an unknown format'}")
-            width, height = img.size
-            img.verify()
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, zlib.error) as exc:
-        raise DataError(f"{path}: not a readable PNG ({exc}); the file is corrupt or truncated") from None
+    with _open_png(path, "not a readable PNG") as img:
+        width, height = img.size
+        img.verify()
     return height, width
 
 
@@ -51,28 +65,19 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     are expanded to RGB; 16-bit images are refused with a clear message.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            if img.format != "PNG":
-                raise DataError(f"{path}: expected a PNG image, found {img.format or 'an unknown format'}")
-            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                raise DataError(
-                    f"{path}: {img.mode} (16-bit or float) images are not supported as RGB input; "
-                    "expected an 8-bit RGB or RGBA PNG"
-                )
-            bits, colour = png_bit_depth(path)
-            if bits > 8:
-                raise DataError(f"{path}: {bits}-bit {colour} PNG is not supported; expected 8 bits per channel (VIDIT's RGBA format)")
-            img.load()
-            rgb = img.convert("RGB")
-            array = np.array(rgb, dtype=np.uint8)  # a writable copy
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot decode PNG ({exc}); the file is corrupt or truncated") from None
-    return array
+    with _open_png(path, "cannot decode PNG") as img:
+        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            raise DataError(
+                f"{path}: {img.mode} (16-bit or float) images are not supported as RGB input; "
+                "expected an 8-bit RGB or RGBA PNG"
+            )
+        bits, colour = png_bit_depth(path)
+        if bits > 8:
+            raise DataError(
+                f"{path}: {bits}-bit {colour} PNG is not supported; expected 8 bits per channel (VIDIT's RGBA format)"
+            )
+        img.load()
+        return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy
 
 
 def read_depth(path: str | os.PathLike) -> np.ndarray:

@@ -1,5 +1,9 @@
 """Finding VIDIT scenes on disk: the NTIRE 2021 Track 1 layout and the full VIDIT naming.
 
+VIDIT: El Helou et al., "VIDIT: Virtual Image Dataset for Illumination Transfer", arXiv:2005.05460
+(https://github.com/majedelhelou/VIDIT); Track 1 is the one-to-one task of the NTIRE 2021 Depth Guided
+Image Relighting Challenge (El Helou et al., CVPR Workshops 2021).
+
 * Track 1: ``<input_dir>/ImageNNN.png`` + ``ImageNNN.npy`` (the input condition and its depth) and,
   where ground truth exists, ``<target_dir>/ImageNNN.png`` (the target condition, same name).
 * Full naming (the Track 2 training set, source of the paper's extra data):
@@ -60,6 +64,51 @@ def _pngs(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file()), key=lambda p: p.name)
 
 
+def _track1_inputs(input_dir: Path, expected: str) -> list[tuple[str, Path]]:
+    """``[(scene id, PNG), ...]`` of a Track 1 input folder in scene order; misnamed PNGs are skipped with a warning."""
+    _require_folder(input_dir, expected)
+    inputs: list[tuple[str, Path]] = []
+    for png in _pngs(input_dir):
+        match = TRACK1_NAME.match(png.name)
+        if not match:
+            log.warning("%s: ignored, not a Track 1 name (expected ImageNNN.png, e.g. Image042.png)", png)
+            continue
+        inputs.append((match[1], png))
+    if not inputs:
+        raise DataError(f"{input_dir}: no input images found (expected {expected})")
+    inputs.sort(key=lambda item: scene_sort_key(item[0]))
+    return inputs
+
+
+def _ground_truth_dir(
+    input_dir: Path, target_dir: Path | None, target_cond: Condition, require_target: bool
+) -> Path | None:
+    """The ground-truth folder to read, or None for a split without ground truth (only if not ``require_target``)."""
+    if target_dir is None:
+        if require_target:
+            raise DataError(
+                f"{input_dir}: this split needs a ground-truth folder ({target_cond} images), and none is configured"
+            )
+        return None
+    target_dir = Path(target_dir)
+    if target_dir.is_dir():
+        return target_dir
+    if require_target:
+        _require_folder(target_dir, f"ground-truth ImageNNN.png images lit {target_cond}")
+    log.info("%s: no ground-truth folder; the split has inputs only", target_dir)
+    return None
+
+
+def _warn_about_orphan_depths(input_dir: Path) -> None:
+    """Log the depth maps of a Track 1 folder that have no image beside them (they are ignored)."""
+    orphans = sorted(
+        p.name for p in input_dir.glob("Image*.npy")
+        if DEPTH_NAME.match(p.name) and not (input_dir / f"{p.stem}.png").is_file()
+    )
+    if orphans:
+        log.warning("%s: %d depth map(s) without an image ignored: %s", input_dir, len(orphans), ", ".join(orphans[:5]))
+
+
 def scan_track1(
     input_dir: Path,
     target_dir: Path | None,
@@ -76,28 +125,9 @@ def scan_track1(
     missing target folder when ``require_target`` (validation/training).  Without ``require_target``
     (the test split) a missing target folder means "no ground truth".
     """
-    expected = "ImageNNN.png input images with their ImageNNN.npy depth maps"
     input_dir = Path(input_dir)
-    _require_folder(input_dir, expected)
-    inputs: list[tuple[str, Path]] = []
-    for png in _pngs(input_dir):
-        match = TRACK1_NAME.match(png.name)
-        if not match:
-            log.warning("%s: ignored, not a Track 1 name (expected ImageNNN.png, e.g. Image042.png)", png)
-            continue
-        inputs.append((match[1], png))
-    if not inputs:
-        raise DataError(f"{input_dir}: no input images found (expected {expected})")
-    inputs.sort(key=lambda item: scene_sort_key(item[0]))
-    if target_dir is not None:
-        target_dir = Path(target_dir)
-        if not target_dir.is_dir():
-            if require_target:
-                _require_folder(target_dir, f"ground-truth ImageNNN.png images lit {target_cond}")
-            log.info("%s: no ground-truth folder; the split has inputs only", target_dir)
-            target_dir = None
-    elif require_target:
-        raise DataError(f"{input_dir}: this split needs a ground-truth folder ({target_cond} images), and none is configured")
+    inputs = _track1_inputs(input_dir, "ImageNNN.png input images with their ImageNNN.npy depth maps")
+    target_dir = _ground_truth_dir(input_dir, target_dir, target_cond, require_target)
     scenes: list[Scene] = []
     for scene_id, png in inputs:
         depth = input_dir / f"{scene_id}.npy"
@@ -110,12 +140,7 @@ def scan_track1(
                 raise DataError(f"{png}: its ground truth {target} is missing")
             images[target_cond] = target
         scenes.append(Scene(scene_id, depth, images))
-    orphans = sorted(
-        p.name for p in input_dir.glob("Image*.npy")
-        if DEPTH_NAME.match(p.name) and not (input_dir / f"{p.stem}.png").is_file()
-    )
-    if orphans:
-        log.warning("%s: %d depth map(s) without an image ignored: %s", input_dir, len(orphans), ", ".join(orphans[:5]))
+    _warn_about_orphan_depths(input_dir)
     return scenes
 
 

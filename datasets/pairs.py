@@ -1,5 +1,8 @@
 """Training pairs, including the MBNet paper's two extra-data strategies (section 3.3).
 
+Paper: Yang et al., "Multi-modal Bifurcated Network for Depth Guided Image Relighting", CVPR Workshops
+2021; official code: https://github.com/weitingchen83/NTIRE2021-Depth-Guided-Image-Relighting-MBNet.
+
 * ``baseline``: the scene lit by the input condition (6500-N) and its depth -> the scene lit by the
   target condition (4500-E).
 * ``extra_input``: the same scene lit by ``extra_input_cond`` (6500-NE) -> the same target, same depth.

@@ -35,6 +35,41 @@ def _resolve(root: Path, name: str | None) -> Path | None:
     return path if path.is_absolute() else Path(root) / path
 
 
+def _split_folders(data_cfg: Any, root: Path, split: str) -> tuple[Path, Path | None]:
+    """The split's input folder and its ground-truth folder (None only for the test split) from the config."""
+    input_key, target_key = _FOLDERS[split]
+    input_dir = _resolve(root, getattr(data_cfg.folders, input_key))
+    if input_dir is None:
+        raise DataError(f"data.folders.{input_key} is not set; the {split} split needs its input folder")
+    target_dir = _resolve(root, getattr(data_cfg.folders, target_key))
+    if split != "test" and target_dir is None:
+        raise DataError(f"data.folders.{target_key} is not set; the {split} split needs its ground-truth folder")
+    return input_dir, target_dir
+
+
+def _full_folder(data_cfg: Any, root: Path, strategies: Sequence[str], target_cond: Condition) -> Path:
+    """The full-naming folder the extra-data ``strategies`` read; DataError saying what they need if it is absent."""
+    extra_cond = Condition.parse(data_cfg.extra_input)
+    needs = []
+    if "extra_input" in strategies:
+        needs.append(f"extra_input needs {extra_cond} images")
+    if "mirror" in strategies:
+        needs.append(f"mirror needs {target_cond.mirrored()} images")
+    what = " and ".join(needs)
+    full = _resolve(root, getattr(data_cfg.folders, "full", None))
+    if full is None:
+        raise DataError(
+            f"data.folders.full is not set, but the training split uses extra data: {what} "
+            "from the full VIDIT naming folder (Image{NNN}_{TTTT}_{D}.png + Image{NNN}.npy)"
+        )
+    if not full.is_dir():
+        raise DataError(
+            f"{full}: folder does not exist (data.folders.full); the training split uses extra data: {what} "
+            "from it, in the full VIDIT naming (Image{NNN}_{TTTT}_{D}.png + Image{NNN}.npy)"
+        )
+    return full
+
+
 def build_split(
     data_cfg: Any, root: Path, split: str, strategies: Sequence[str] = (), *, progress: bool = False
 ) -> RelightingDataset:
@@ -46,45 +81,18 @@ def build_split(
     """
     if split not in _FOLDERS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
-    input_key, target_key = _FOLDERS[split]
     input_cond, target_cond = Condition.parse(data_cfg.input), Condition.parse(data_cfg.target)
-    folders = data_cfg.folders
-    input_dir = _resolve(root, getattr(folders, input_key))
-    if input_dir is None:
-        raise DataError(f"data.folders.{input_key} is not set; the {split} split needs its input folder")
-    target_dir = _resolve(root, getattr(folders, target_key))
-    require_target = split != "test"
-    if require_target and target_dir is None:
-        raise DataError(f"data.folders.{target_key} is not set; the {split} split needs its ground-truth folder")
-    scenes = scan_track1(input_dir, target_dir, input_cond, target_cond, require_target=require_target)
+    input_dir, target_dir = _split_folders(data_cfg, root, split)
+    scenes = scan_track1(input_dir, target_dir, input_cond, target_cond, require_target=split != "test")
     strategies = resolve_strategies(list(strategies))
     if strategies and split != "train":
         log.warning("extra-data strategies apply to the training split only; ignored for %s", split)
         strategies = ()
-    extra, full = None, None
-    if strategies:
-        extra_cond = Condition.parse(data_cfg.extra_input)
-        needs = []
-        if "extra_input" in strategies:
-            needs.append(f"extra_input needs {extra_cond} images")
-        if "mirror" in strategies:
-            needs.append(f"mirror needs {target_cond.mirrored()} images")
-        what = " and ".join(needs)
-        full = _resolve(root, getattr(folders, "full", None))
-        if full is None:
-            raise DataError(
-                f"data.folders.full is not set, but the training split uses extra data: {what} "
-                "from the full VIDIT naming folder (Image{NNN}_{TTTT}_{D}.png + Image{NNN}.npy)"
-            )
-        if not full.is_dir():
-            raise DataError(
-                f"{full}: folder does not exist (data.folders.full); the training split uses extra data: {what} "
-                "from it, in the full VIDIT naming (Image{NNN}_{TTTT}_{D}.png + Image{NNN}.npy)"
-            )
-        extra = scan_full(full)
+    full = _full_folder(data_cfg, root, strategies, target_cond) if strategies else None
     pairs = build_pairs(
         scenes, input_cond, target_cond, strategies,
-        extra=extra, extra_input_cond=Condition.parse(data_cfg.extra_input), extra_folder=full,
+        extra=scan_full(full) if full is not None else None,
+        extra_input_cond=Condition.parse(data_cfg.extra_input), extra_folder=full,
     )
     validate_pairs(pairs, split=split, progress=progress)
     dataset = RelightingDataset(pairs, data_cfg.size, cache=bool(getattr(data_cfg, "cache", True)), split=split)

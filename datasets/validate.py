@@ -14,7 +14,6 @@ The first problem raises one :class:`DataError` naming the split, the file and w
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence

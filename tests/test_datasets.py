@@ -372,7 +372,7 @@ def test_preload_into_shared_memory(tmp_path, monkeypatch):
     lazily = ds[0]  # a lazily cached sample is reused by preload
     calls = _count_decodes(monkeypatch)
     ds.preload()
-    assert ds.preloaded and ds._rgb_bank.is_shared() and ds._depth_bank.is_shared()
+    assert ds.preloaded and ds._images.bank.is_shared() and ds._depths.bank.is_shared()
     assert calls["rgb"] == 2 * 5 - 2 and calls["depth"] == 2 * 2 - 1
     before = dict(calls)
     samples = [ds[i] for i in range(len(ds))]
@@ -449,6 +449,6 @@ def test_preload_native_size_with_mixed_shapes(tmp_path):
     write_track1_split(tree, "in", "gt", ["Image001"], hw=(12, 20), seed=3)
     ds = RelightingDataset(build_pairs(scan_track1(tmp_path / "in", tmp_path / "gt", N, E, require_target=True), N, E), None)
     ds.preload()
-    assert ds.preloaded and all(t.is_shared() for t in ds._rgb_bank)
+    assert ds.preloaded and all(t.is_shared() for t in ds._images.bank)
     assert ds[1]["rgb"].shape == (3, 12, 20) and ds[1]["depth"].shape == (1, 12, 20)
     assert torch.equal(ds[1]["target"], _chw(tree.rgb[("Image001", "4500_E")]))

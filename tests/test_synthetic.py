@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import datasets.synthetic as synth
 from datasets.errors import DataError
 from datasets.conditions import DIRECTIONS, Condition
 from datasets.io import read_depth, read_rgb
 from datasets.synthetic import (
     PAPER_CONDITIONS,
+    RENDERER_VERSION,
     Box,
     Scene3D,
     SyntheticSpec,
@@ -24,6 +24,8 @@ from datasets.synthetic import (
     render,
     render_conditions,
     scene_for_index,
+    tree,
+    writer,
 )
 
 TINY = SyntheticSpec(train=3, val=2, test=2, seed=5, size=32)
@@ -176,13 +178,13 @@ def test_files_are_in_vidit_format(tmp_path):
 
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["spec"] == TINY.to_dict() and manifest["counts"] == {"train": 3, "val": 2, "test": 2}
-    assert manifest["renderer_version"] == synth.RENDERER_VERSION
+    assert manifest["renderer_version"] == RENDERER_VERSION
 
 
 def test_wide_ids_past_999(tmp_path):
-    items, width = synth._layout(SyntheticSpec(train=1000, val=1, test=0))
+    items, width = tree.scene_layout(SyntheticSpec(train=1000, val=1, test=0))
     assert width == 4 and items[-1] == (1000, "val")
-    assert synth._layout(SyntheticSpec(train=300, val=45, test=45))[1] == 3
+    assert tree.scene_layout(SyntheticSpec(train=300, val=45, test=45))[1] == 3
 
 
 def test_existing_folders(tmp_path, monkeypatch):
@@ -191,7 +193,7 @@ def test_existing_folders(tmp_path, monkeypatch):
     def boom(task):
         raise AssertionError("a matching tree must be reused without rendering")
 
-    monkeypatch.setattr(synth, "_make_scene", boom)
+    monkeypatch.setattr(writer, "write_scene", boom)
     assert generate(root, TINY, workers=0, progress=False) == root
 
     with pytest.raises(DataError, match=r"different synthetic dataset.*seed"):
@@ -215,14 +217,14 @@ def test_existing_folders(tmp_path, monkeypatch):
 
 
 def test_interrupted_generation_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
-    real = synth._make_scene
+    real = writer.write_scene
 
     def fail_on_scene_4(task):
-        if task[2] == 4:
+        if task.index == 4:
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(synth, "_make_scene", fail_on_scene_4)
+    monkeypatch.setattr(writer, "write_scene", fail_on_scene_4)
     with pytest.raises(KeyboardInterrupt):
         generate(tmp_path / "data", TINY, workers=0, progress=False)
     assert list(tmp_path.iterdir()) == []  # neither the root nor the partial folder
