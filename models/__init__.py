@@ -1,7 +1,12 @@
-"""Built-in model adapters.
+"""The model layer: the registry, pretrained-weight lookup and the built-in adapters.
 
-Each module here registers its adapters with :func:`models.registry.register_model`.
-The list is explicit (no folder scanning): add a new module's import below.
+Besides the adapters, the package holds :mod:`models.registry` (names to factories),
+:mod:`models.weights` (local ImageNet checkpoints), :mod:`models.errors` and the
+helpers the adapters share (:mod:`models.padding`, :mod:`models.normalization`,
+:mod:`models.checkpoint_keys`).  Each adapter module registers its factories with
+:func:`models.registry.register_model` when it is imported; importing any part of
+this package runs the imports below, so every built-in adapter is registered.  The
+list is explicit (no folder scanning): add a new adapter module's import below.
 """
 
 from models import identity  # noqa: F401  (imported for its registrations)

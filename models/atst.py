@@ -4,10 +4,12 @@ Zhang, Sun, Liu, Xu, Piao and Lu, "Asymmetric Two-Stream Architecture for Accura
 RGB-D Saliency Detection", ECCV 2020.  One of the four RGB-D salient-object networks
 that the MBNet paper (section 4.3, Table 2, row "ATST") retrained for relighting
 after "replacing the final convolutional layers so their output is three-channel
-tensors".  Re-implemented from the paper's abstract, the architecture notes in
-``shared/reference/peer_networks.md`` (section 1) and a reading of the official
-repository (``sxfduter/ATSA``, HEAD 519d90a); that repository has no licence, so
-none of its code is reused here.
+tensors".  Re-implemented from the paper's abstract and a reading of the official
+repository, ``sxfduter/ATSA`` (HEAD 519d90a): ``model_baseline.py`` (the VGG19-bn
+RGB network), ``model_depth.py`` (the depth stream), ``model_ladder.py`` (the flow
+ladder and the heads) and ``depth_attention_module.py`` (the DAM), wired together
+in ``demo.py`` and ``train.py``.  That repository has no licence, so none of its
+code is reused here.
 
 Structure (shapes for an ``H x W`` input, ``H`` and ``W`` multiples of 32)::
 
@@ -132,8 +134,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_model
+from models.normalization import normalize
 from models.padding import pad_to_multiple
+from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -484,7 +487,7 @@ class ATSA(nn.Module):
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """rgb (B,3,H,W) in [0,1], depth (B,1,H,W) -> map (B,3,H,W) (plain conv output)."""
         h, w = rgb.shape[-2:]
-        x = (rgb - self.rgb_mean.to(rgb.dtype)) / self.rgb_std.to(rgb.dtype)
+        x = normalize(rgb, self.rgb_mean, self.rgb_std)
         d = depth.to(rgb.dtype)
         x, d = pad_to_multiple(x, self.multiple), pad_to_multiple(d, self.multiple)
         h2, h3, h4, h5 = self.rgb_stream(x)

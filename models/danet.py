@@ -4,10 +4,10 @@ Zhao, Zhang, Pang, Lu and Zhang, "A Single Stream Network for Robust and
 Real-time RGB-D Salient Object Detection", ECCV 2020.  One of the four RGB-D
 salient-object networks the MBNet paper (section 4.3, Table 2, "DANET") turned
 into relighting networks by replacing their final convolutions with ones that
-output three channels.  This is a re-implementation from the paper's abstract,
-``shared/reference/peer_networks.md`` (section 2) and a reading of the authors'
-released code (``RGBD_sal`` in ``DANet.py`` and ``PAFEM`` in
-``multi_scale_module.py`` of ``Xiaoqi-Zhao-DLUT/DANet-RGBD-Saliency``, MIT).
+output three channels.  This is a re-implementation from the paper's abstract
+and a reading of the authors' released code (``RGBD_sal`` in ``DANet.py`` and
+``PAFEM`` in ``multi_scale_module.py`` of ``Xiaoqi-Zhao-DLUT/DANet-RGBD-Saliency``,
+HEAD ee9baac, MIT).
 
 Structure (shapes for an ``H x W`` input after padding, see below)::
 
@@ -133,8 +133,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_model
+from models.checkpoint_keys import RenameRule, rename_keys
+from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.padding import pad_to_multiple
+from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -152,9 +154,6 @@ __all__ = [
     "convert_official_state_dict",
     "danet",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # torchvision vgg16_bn ``features`` layout (44 modules; cfg D with BN): index of the last module of each stage.
 # conv1 = features[0:6] (0 is conv1_1), conv2 = [6:13], conv3 = [13:23], conv4 = [23:33], conv5 = [33:43]; 43 = pool5.
@@ -432,7 +431,7 @@ class DANet(nn.Module):
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor | DANetOutputs:
         """rgb (B,3,H,W) in [0,1], depth (B,1,H,W) -> (B,out_ch,H,W) (or :class:`DANetOutputs`)."""
         h, w = rgb.shape[-2:]
-        x = (rgb - self.mean) / self.std
+        x = normalize(rgb, self.mean, self.std)
         m = self.size_multiple
         x, depth = pad_to_multiple(x, m), pad_to_multiple(depth, m)
 
@@ -483,7 +482,7 @@ def load_backbone_weights(model: DANet, state: dict[str, torch.Tensor], *, sourc
 
 
 _OFFICIAL_STAGE_OFFSETS = {"1": 1, "2": 6, "3": 13, "4": 23, "5": 33}
-_OFFICIAL_RULES: list[tuple[re.Pattern[str], object]] = [
+_OFFICIAL_RULES: list[RenameRule] = [
     (re.compile(r"^conv0\."), lambda m: "encoder.features.0."),
     (re.compile(r"^conv([1-5])\.(\d+)\."), lambda m: f"encoder.features.{_OFFICIAL_STAGE_OFFSETS[m[1]] + int(m[2])}."),
     (re.compile(r"^dem1\.down_conv\."), lambda m: "pafem.stem."),
@@ -509,15 +508,7 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
     (the official saliency head); for the 3-channel head, drop the ``deda.4.foreground``,
     ``deda.4.background`` and ``dual_fuse.conv`` entries and load non-strictly.
     """
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        new = key.removeprefix("module.")
-        for pattern, repl in _OFFICIAL_RULES:
-            new, n = pattern.subn(repl, new)  # type: ignore[arg-type]
-            if n:
-                break
-        out[new] = value
-    return out
+    return rename_keys(state_dict, _OFFICIAL_RULES)
 
 
 @register_model("danet")

@@ -2,10 +2,12 @@
 
 Yang, Chen, Luo and Kuo, "Multi-modal Bifurcated Network for Depth Guided Image
 Relighting", NTIRE 2021 workshop (winner of Track 1, one-to-one relighting).
-MBNet is HDFNet-R50 (Pang et al., ECCV 2020, an RGB-D salient-object network)
-with a three-channel head and a global residual.  This is a re-implementation
-from the paper (sections 3.1-3.2) and the authors' released inference code
-(``HDFNet_Res50`` in ``code/hdfnet.py``); see ``shared/reference/mbnet.md``.
+MBNet is HDFNet-R50 (Pang et al., ECCV 2020, an RGB-D salient-object network,
+``lartpang/HDFNet``) with a three-channel head and a global residual.  This is a
+re-implementation from the paper (sections 3.1-3.2) and the authors' released
+inference code, ``weitingchen83/NTIRE2021-Depth-Guided-Image-Relighting-MBNet``
+(``HDFNet_Res50`` in ``code/hdfnet.py``, the DDPM and its parts in
+``code/MyModules.py``); the repository has no training code.
 
 Structure (shapes for an ``H x W`` input, ``H`` and ``W`` multiples of 32)::
 
@@ -36,8 +38,8 @@ Adapter contract (see :mod:`models.registry`)
   the next multiple of 32 and the output is cropped back to ``H x W``.
   The official code has no padding (its inputs are 1024x1024).
 
-Measured figures (this implementation; official ones in ``mbnet.md``)
---------------------------------------------------------------------
+Measured figures (this implementation, against the official network's)
+----------------------------------------------------------------------
 * parameters: **153,192,067**, identical to the official ``HDFNet_Res50``
   (153.19 M): RGB trunk 23,508,032 (torchvision ResNet-50 without fc), depth
   trunk 23,501,760 (1-channel stem), DenseTransLayers 78,365,376 (2048) +
@@ -91,8 +93,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from models.registry import register_model
+from models.checkpoint_keys import RenameRule, rename_keys
 from models.padding import pad_to_multiple
+from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -364,8 +367,15 @@ class MBNet(nn.Module):
 
     ``ktu_mode`` selects the dynamic-filter formulation of every KTU ("shifted" or
     "unfold"); ``pad_mode`` the padding to a multiple of 32 ("replicate" or "reflect").
+
+    ``time_breakdown`` maps a child-name prefix to a label: the grouping ``bench perf`` uses
+    to say where a forward pass spends its time (e.g. every ``ddpm*`` child under "DDPMs").
     """
 
+    time_breakdown: dict[str, str] = {
+        "rgb_encoder": "RGB ResNet-50", "depth_encoder": "depth ResNet-50", "fusion": "DenseTransLayers",
+        "ddpm": "DDPMs", "decode": "decoder", "head": "decoder", "lateral": "lateral 1x1",
+    }
     levels = (2, 4, 8, 16, 32)
     stage_channels = (64, 256, 512, 1024, 2048)
 
@@ -436,7 +446,7 @@ class MBNet(nn.Module):
 
 _OFFICIAL_LEVELS = {"2": "0", "4": "1", "8": "2", "16": "3", "32": "4"}  # scale -> index in MBNet.lateral
 _OFFICIAL_STAGES = {"8": "2", "16": "3", "32": "4"}  # scale -> torchvision layer number
-_OFFICIAL_RULES: list[tuple[re.Pattern[str], object]] = [
+_OFFICIAL_RULES: list[RenameRule] = [
     # encoders: encoder2 = (conv1, bn1, relu), encoder4 = (maxpool, layer1), encoder8/16/32 = layer2/3/4
     (re.compile(r"^(depth_)?encoder2\.0\."), lambda m: f"{'depth' if m[1] else 'rgb'}_encoder.conv1."),
     (re.compile(r"^(depth_)?encoder2\.1\."), lambda m: f"{'depth' if m[1] else 'rgb'}_encoder.bn1."),
@@ -475,13 +485,7 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
     """
     if "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
         state_dict = state_dict["state_dict"]
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        new = key.removeprefix("module.")
-        for pattern, repl in _OFFICIAL_RULES:
-            new = pattern.sub(repl, new)  # type: ignore[arg-type]
-        out[new] = value
-    return out
+    return rename_keys(state_dict, _OFFICIAL_RULES)
 
 
 @register_model("mbnet")

@@ -5,8 +5,9 @@ Object Detection", ECCV 2020.  One of the four RGB-D salient-object networks the
 MBNet paper (section 4.3, Table 2: PSNR 17.64, SSIM 0.675) retrained for relighting
 "replacing the final convolutional layers so their output is three-channel
 tensors".  Re-implemented from the paper's description and from reading the
-authors' repository (``ShuhanChen/PGAR_ECCV20``, HEAD 4ea5d19, no licence: nothing
-is copied); see ``shared/reference/peer_networks.md`` section 4.
+authors' repository, ``ShuhanChen/PGAR_ECCV20`` (HEAD 4ea5d19): ``PGAR.py`` (all
+modules) and ``VGG16.py`` (the RGB backbone).  It has no licence, so nothing is
+copied.
 
 Structure (shapes for an ``H x W`` input after padding to multiples of 32)::
 
@@ -50,8 +51,8 @@ The three-channel head (the choices made)
   ``y_in`` broadcast over the three colour channels: the refined guidance map acts
   as a shared (grey) base and the final conv supplies the per-channel image.  This
   adds 290 parameters (2 x 16 x 9 weights + 2 biases).
-* Why not a 3-channel guidance map throughout (``peer_networks.md`` 4.6, the
-  "natural swap")?  It widens every interleaved conv (``C + 3 C/s`` inputs) and
+* Why not a 3-channel guidance map throughout (the obvious swap, since the
+  guidance map is the decoder's whole state)?  It widens every interleaved conv (``C + 3 C/s`` inputs) and
   every score conv: 16,767,851 parameters, 563,954 (+3.5 %) over the official
   count, far more than the head change the MBNet paper describes.  It is kept as
   a flagged option, ``PGAR(guidance_channels=3)``, not used by the registered
@@ -107,7 +108,7 @@ Measured figures (this implementation)
 * FLOPs per image, ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
   counted on the meta device): **47.15 G at 256x256** (47,150,071,808; official
   1-channel model 47,112,323,072), 89.14 G at 352x352 (official 89.07 G, i.e.
-  the 44.5 G MACs of ``peer_networks.md``), 754.40 G at 1024x1024.  Bilinear
+  44.5 G multiply-accumulates), 754.40 G at 1024x1024.  Bilinear
   upsampling and the normalisation are not counted.
 
 Module names map onto the official code as: ``rgb_backbone`` = ``vgg`` (here with
@@ -125,8 +126,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_model
+from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.padding import pad_to_multiple
+from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -141,8 +143,6 @@ __all__ = [
     "pgar",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DEPTH_MEAN = 0.493  # the official depth normalisation (1-channel, nearer is brighter)
 DEPTH_STD = 0.231
 
@@ -414,10 +414,8 @@ class PGAR(nn.Module):
 
     def normalise_inputs(self, rgb: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ImageNet-normalised rgb and the depth stream's input ``((1 - depth) - 0.493) / 0.231``."""
-        mean = torch.tensor(IMAGENET_MEAN, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
         d = 1.0 - depth if self.invert_depth else depth
-        return (rgb - mean) / std, (d - DEPTH_MEAN) / DEPTH_STD
+        return normalize(rgb, IMAGENET_MEAN, IMAGENET_STD), (d - DEPTH_MEAN) / DEPTH_STD
 
     def forward(
         self, rgb: torch.Tensor, depth: torch.Tensor

@@ -4,10 +4,10 @@ Chen, Liu, Zhang, Fu, Zhao and Du, "RGB-D Salient Object Detection via 3D
 Convolutional Neural Networks", AAAI 2021.  One of the four RGB-D SOD peers the
 MBNet paper (section 4.3, Table 2) retrained for relighting after "replacing the
 final convolutional layers so their output is three-channel tensors".  This is a
-re-implementation from ``shared/reference/peer_networks.md`` (section 3) and a
-reading of the authors' repository (``PPOLYpubki/RD3D``, MIT, commit 801e194:
-``model/rd3d.py``, ``model/resnet3d.py``, ``model/inflate.py``); no code is
-taken from it.
+re-implementation from a reading of the authors' repository (``PPOLYpubki/RD3D``,
+MIT, commit 801e194: ``model/rd3d.py`` for the decoder and head,
+``model/resnet3d.py`` and ``model/inflate.py`` for the I3D inflation of
+torchvision's ResNet-50); no code is taken from it.
 
 RD3D treats the RGB image and the depth map as the two frames of a short clip
 and runs 3-D convolutions over it: *pre-fusion* happens in an I3D-inflated
@@ -48,11 +48,10 @@ Three-channel head (the only change to the network)
   harness outputs ``relu(rgb + map)``; without it the map is the prediction.
 * Full resolution: the official prediction is made at 1/2 resolution and
   bilinearly upsampled x2 (``align_corners=True``) to the input size inside the
-  model.  This adapter keeps exactly that (option (a) of ``peer_networks.md``
-  section 3.5): the 3-channel map is predicted at H/2 x W/2 and upsampled
-  bilinearly.  It is faithful to "replacing the final convolutional layers" but
-  caps fine detail at half resolution; no learnable full-resolution stage
-  (option (b)) is added.
+  model.  This adapter keeps exactly that: the 3-channel map is predicted at
+  H/2 x W/2 and upsampled bilinearly.  It is faithful to "replacing the final
+  convolutional layers" but caps fine detail at half resolution; no learnable
+  full-resolution stage is added.
 * Side outputs: the official model has none (a single BCE on the final map), so
   there is nothing to switch on.
 
@@ -124,8 +123,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_model
+from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.padding import pad_to_multiple
+from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
 __all__ = [
@@ -142,9 +142,6 @@ __all__ = [
     "RD3D",
     "rd3d",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # ---------------------------------------------------------------------------
@@ -472,10 +469,8 @@ class RD3D(nn.Module):
 
         rgb (B,3,H,W), depth (B,1,H,W) -> (B,3,2,H,W).
         """
-        mean = rgb.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = rgb.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
         depth3 = depth.to(rgb.dtype).expand(-1, 3, -1, -1)
-        return torch.stack([(rgb - mean) / std, depth3], dim=2)
+        return torch.stack([normalize(rgb, IMAGENET_MEAN, IMAGENET_STD), depth3], dim=2)
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """rgb (B,3,H,W) in [0,1], depth (B,1,H,W) -> map (B,3,H,W) (no final activation)."""

@@ -5,18 +5,20 @@ An adapter is an ``nn.Module`` whose ``forward(rgb, depth)`` takes
 ``(B,3,H,W)``: the relit image, or the residual map when the experiment sets
 ``residual: true`` (the harness then outputs ``relu(rgb + map)``).
 
-Adding a model is one file and one decorator::
+A factory is registered with one decorator::
 
     @register_model("mynet")
     def mynet(width: int = 64) -> nn.Module:
         \"\"\"One-line description shown by `python -m bench models`.\"\"\"
         return MyNet(width)
 
-The registry lives in the ``models`` package (as timm keeps its registry under
-``timm/models/``).  Importing it imports ``models/__init__.py`` first, which imports
-every built-in adapter module by name (an explicit list, no folder scanning), so
-the built-ins are registered before any lookup.  Adapters elsewhere are loaded
-with :func:`load_plugins` (the ``plugins:`` config key).
+Built-in adapters (modules of the ``models`` package) import the decorator from
+here; code outside this repository uses the public re-export,
+``from bench import register_model``.  A decorator runs when its module is
+imported: ``models/__init__.py`` imports every built-in adapter module from an
+explicit list (no folder scanning), and importing this module runs it first, so
+the built-ins are registered before any lookup.  Adapters outside the package are
+imported by :func:`load_plugins` (the ``plugins:`` config key).
 """
 
 from __future__ import annotations

@@ -16,12 +16,10 @@ from pytorch_msssim import ssim as _ssim
 from torch import nn
 from torchvision.models.vgg import cfgs as _vgg_cfgs, make_layers
 
+from models.normalization import IMAGENET_MEAN, IMAGENET_STD
 from models.weights import Pretrained, WeightsChoice, load_into, load_state_dict, resolve_weights
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:

@@ -1,0 +1,30 @@
+"""Renaming the keys of an official checkpoint to an adapter's module names, by a table of regex rules.
+
+Each adapter that can load its authors' released weights keeps its own table next
+to the network; this module applies one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+RenameRule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
+
+
+def rename_keys(state_dict: Mapping[str, torch.Tensor], rules: Sequence[RenameRule]) -> dict[str, torch.Tensor]:
+    """A copy of ``state_dict`` with every key renamed; the tensors themselves are not copied.
+
+    A key first loses a leading ``module.`` (the prefix ``nn.DataParallel`` adds), then
+    every rule is applied in table order, each to the result of the previous ones
+    (``pattern.sub(replacement, key)``; a rule that does not match leaves the key as it is).
+    """
+    renamed: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        new = key.removeprefix("module.")
+        for pattern, replacement in rules:
+            new = pattern.sub(replacement, new)
+        renamed[new] = value
+    return renamed
