@@ -126,14 +126,13 @@ Measured figures (this implementation)
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.checkpoint_keys import RenameRule, rename_keys
+from models.checkpoint_keys import Replacement, rename_keys
 from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.padding import pad_to_multiple
 from models.registry import register_model
@@ -482,23 +481,23 @@ def load_backbone_weights(model: DANet, state: dict[str, torch.Tensor], *, sourc
 
 
 _OFFICIAL_STAGE_OFFSETS = {"1": 1, "2": 6, "3": 13, "4": 23, "5": 33}
-_OFFICIAL_RULES: list[RenameRule] = [
-    (re.compile(r"^conv0\."), lambda m: "encoder.features.0."),
-    (re.compile(r"^conv([1-5])\.(\d+)\."), lambda m: f"encoder.features.{_OFFICIAL_STAGE_OFFSETS[m[1]] + int(m[2])}."),
-    (re.compile(r"^dem1\.down_conv\."), lambda m: "pafem.stem."),
-    (re.compile(r"^dem1\.conv1\."), lambda m: "pafem.branch1."),
-    (re.compile(r"^dem1\.conv([234])\."), lambda m: f"pafem.branch{m[1]}.conv."),
-    (re.compile(r"^dem1\.(query|key|value)_conv([234])\."), lambda m: f"pafem.branch{m[2]}.attention.{m[1]}."),
-    (re.compile(r"^dem1\.gamma([234])$"), lambda m: f"pafem.branch{m[1]}.attention.gamma"),
-    (re.compile(r"^dem1\.conv5\.([012])\."), lambda m: f"pafem.pooled.{('conv', 'bn', 'act')[int(m[1])]}."),
-    (re.compile(r"^dem1\.fuse\."), lambda m: "pafem.fuse."),
-    (re.compile(r"^dem([2-5])\."), lambda m: f"lateral.{int(m[1]) - 2}."),
-    (re.compile(r"^fuse_([1-5])\."), lambda m: f"deda.{int(m[1]) - 1}.attention."),
-    (re.compile(r"^output5(_rev)?\.0\."), lambda m: f"deda.4.{'background' if m[1] else 'foreground'}."),
-    (re.compile(r"^output([1-4])(_rev)?\."), lambda m: f"deda.{int(m[1]) - 1}.{'background' if m[2] else 'foreground'}."),
-    (re.compile(r"^fuseout\.0\."), lambda m: "dual_fuse.conv."),
-    (re.compile(r"^fuseout\.1\."), lambda m: "dual_fuse.act."),
-]
+_OFFICIAL_RULES: dict[str, Replacement] = {
+    r"^conv0\.": "encoder.features.0.",
+    r"^conv([1-5])\.(\d+)\.": lambda m: f"encoder.features.{_OFFICIAL_STAGE_OFFSETS[m[1]] + int(m[2])}.",
+    r"^dem1\.down_conv\.": "pafem.stem.",
+    r"^dem1\.conv1\.": "pafem.branch1.",
+    r"^dem1\.conv([234])\.": r"pafem.branch\1.conv.",
+    r"^dem1\.(query|key|value)_conv([234])\.": r"pafem.branch\2.attention.\1.",
+    r"^dem1\.gamma([234])$": r"pafem.branch\1.attention.gamma",
+    r"^dem1\.conv5\.([012])\.": lambda m: f"pafem.pooled.{('conv', 'bn', 'act')[int(m[1])]}.",
+    r"^dem1\.fuse\.": "pafem.fuse.",
+    r"^dem([2-5])\.": lambda m: f"lateral.{int(m[1]) - 2}.",
+    r"^fuse_([1-5])\.": lambda m: f"deda.{int(m[1]) - 1}.attention.",
+    r"^output5(_rev)?\.0\.": lambda m: f"deda.4.{'background' if m[1] else 'foreground'}.",
+    r"^output([1-4])(_rev)?\.": lambda m: f"deda.{int(m[1]) - 1}.{'background' if m[2] else 'foreground'}.",
+    r"^fuseout\.0\.": "dual_fuse.conv.",
+    r"^fuseout\.1\.": "dual_fuse.act.",
+}
 
 
 def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
