@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.perf.suite import interleaved
-from bench.perf.winograd import WinogradConv2d
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from bench.perf.measure import interleaved  # noqa: E402
+from bench.perf.winograd import WinogradConv2d  # noqa: E402
 
 DEFAULT_SHAPES = ("2048x2048@32,2112x2048@32,1024x1024@64,1088x1024@64,512x512@128,576x512@128,"
                   "512x512@32,256x256@64,128x128@128,64x64@256")

@@ -4,20 +4,24 @@
 
 Prints, per model, the median and p90 forward time of the plain module (``torch.no_grad``, NCHW) and of
 the prepared one (``torch.inference_mode``, channels_last, BatchNorm folded), and their ratio.  Same
-inputs, same thread count, batch 1, after warm-up, the two runs alternating (bench.perf.suite.interleaved).
+inputs, same thread count, batch 1, after warm-up, the two runs alternating (bench.perf.measure.interleaved).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
+from pathlib import Path
 
 import torch
 
-import bench
-from bench.perf.fast_inference import prepare_for_inference
-from bench.perf.suite import interleaved
-from bench.harness.timing import percentile
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+import bench  # noqa: E402
+from bench.perf.fast_inference import prepare_for_inference  # noqa: E402
+from bench.perf.measure import interleaved  # noqa: E402
+from bench.harness.timing import percentile  # noqa: E402
 
 
 def main() -> None:
@@ -36,6 +40,7 @@ def main() -> None:
     for name in args.models.split(","):
         plain = bench.create_model(name).eval()
         fast = prepare_for_inference(plain)
+
         def run_plain():
             with torch.no_grad():
                 plain(rgb, depth)

@@ -1,6 +1,7 @@
 """The performance suite (bench perf), peak-memory tracking, the MBNet reference and the fast-path switches.
 
 These check that the suite measures what it says and writes well-formed output; no test asserts a speed.
+Runs of the real sections are marked slow; the fast tests drive the suite with stand-in sections.
 """
 
 from __future__ import annotations
@@ -8,16 +9,22 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 import bench
 from bench.cli import main
 from bench.harness.config import parse_config
 from relight_base.errors import BenchError
-from bench.perf.suite import CSV_COLUMNS, PerfOptions, format_table, run_perf, summarise_targets, write_csv
+from bench.perf import suite
+from bench.perf.breakdown import OTHER, part_times
+from bench.perf.measure import interleaved
+from bench.perf.report import CSV_COLUMNS, PerfReport
+from bench.perf.suite import PerfOptions, format_table, resolve_device, run_perf, summarise_targets, write_csv
 
 
 def _tiny_options(**overrides) -> PerfOptions:
@@ -31,6 +38,7 @@ def _tiny_options(**overrides) -> PerfOptions:
     return PerfOptions(**base)
 
 
+@pytest.mark.slow
 def test_perf_suite_measures_every_section_and_writes_csv(tmp_path):
     report = run_perf(_tiny_options())
     frame = report.frame()
@@ -54,6 +62,7 @@ def test_perf_suite_measures_every_section_and_writes_csv(tmp_path):
     assert any(line.startswith("harness training throughput") for line in summarise_targets(frame))
 
 
+@pytest.mark.slow
 def test_reference_section_races_mbnet_against_the_official_formulation():
     frame = run_perf(_tiny_options(models=["pgar"], sections=["reference"])).frame()
     ref = frame[frame.section == "reference"]
@@ -68,6 +77,7 @@ def test_reference_section_races_mbnet_against_the_official_formulation():
     assert (parts.value >= 0).all()
 
 
+@pytest.mark.slow
 def test_metric_share_skips_models_without_compute():
     frame = run_perf(_tiny_options(models=["identity"], sections=["inference", "metrics"])).frame()
     assert not frame.item.str.contains("share of identity").any()
@@ -92,22 +102,32 @@ def test_perf_help_names_the_targets(capsys):
 
 
 def test_official_code_folder_errors_are_clear(tmp_path):
-    from bench.perf.mbnet_reference import load_official_class, official_pair
+    from bench.perf.mbnet_reference import load_official_class
 
     with pytest.raises(BenchError, match="no hdfnet.py"):
         load_official_class(tmp_path)
     code = tmp_path / "code"
     code.mkdir()
-    (code / "hdfnet.py").write_text("import torch\nclass HDFNet_Res50(torch.nn.Linear):\n"
-                                    "    def __init__(self, pretrained=True):\n        super().__init__(2, 2)\n")
-    with pytest.raises(BenchError, match="do not map onto"):
-        official_pair(tmp_path)
     (code / "hdfnet.py").write_text("raise ImportError('needs something')\n")
     with pytest.raises(BenchError, match="importing .*hdfnet.py failed"):
         load_official_class(tmp_path)
     assert "hdfnet" not in sys.modules
 
 
+@pytest.mark.slow
+def test_official_code_with_other_weights_is_a_clear_error(tmp_path):
+    """Builds our MBNet to compare weight names (seconds on 2 cores)."""
+    from bench.perf.mbnet_reference import official_pair
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "hdfnet.py").write_text("import torch\nclass HDFNet_Res50(torch.nn.Linear):\n"
+                                    "    def __init__(self, pretrained=True):\n        super().__init__(2, 2)\n")
+    with pytest.raises(BenchError, match="do not map onto"):
+        official_pair(tmp_path)
+
+
+@pytest.mark.slow
 def test_track_peak_sees_a_large_allocation():
     """In a fresh interpreter (a long-lived one may reuse resident freed memory): a 256 MiB block raises the peak."""
     code = (
@@ -125,6 +145,7 @@ def test_track_peak_sees_a_large_allocation():
     assert cuda == "None"
 
 
+@pytest.mark.slow
 def test_autocast_is_a_cuda_switch_and_compile_wraps():
     model = bench.create_model("pgar")
     with pytest.raises(ValueError, match="CUDA"):
@@ -161,3 +182,122 @@ def test_fused_adam_takes_the_same_step_as_the_loop():
             opt.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
+
+
+class _Sleep(nn.Module):
+    """Waits ``seconds`` and passes its input through."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.seconds)
+        return x
+
+
+class _Toy(nn.Module):
+    """Two encoders, a list of blocks and a head, each only waiting, so their times are known."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc_rgb, self.enc_depth = _Sleep(0.03), _Sleep(0.03)
+        self.blocks = nn.ModuleList([_Sleep(0.01), _Sleep(0.01)])
+        self.head = _Sleep(0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.enc_depth(self.enc_rgb(x))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+class _DeclaredToy(_Toy):
+    time_breakdown = {"enc": "encoders", "head": "output head"}
+
+
+def test_part_times_groups_children_under_the_adapters_declared_labels():
+    model = _DeclaredToy()
+    times = part_times(model, lambda: model(torch.zeros(1)))
+    assert set(times) == {"encoders", "output head", "blocks", OTHER}  # undeclared children keep their name
+    assert times["encoders"] >= 0.06 and times["blocks"] >= 0.02 and times["output head"] >= 0.02
+    assert list(times)[0] == "encoders"  # largest first
+    assert times[OTHER] >= 0
+
+
+def test_part_times_without_a_declaration_is_one_group_per_child():
+    model = _Toy()
+    times = part_times(model, lambda: model(torch.zeros(1)))
+    assert set(times) == {"enc_rgb", "enc_depth", "blocks", "head", OTHER}
+    assert times["enc_rgb"] >= 0.03 and times["blocks"] >= 0.02
+
+
+def test_mbnet_declares_a_label_for_its_children():
+    from models.mbnet import MBNet
+
+    assert MBNet.time_breakdown["rgb_encoder"] == "RGB ResNet-50"
+    assert MBNet.time_breakdown["ddpm"] == MBNet.time_breakdown.get("ddpm") == "DDPMs"
+
+
+def test_interleaved_alternates_and_drops_the_warmup():
+    calls: list[str] = []
+    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, runs=2, warmup=1,
+                        device=torch.device("cpu"))
+    assert calls == ["a", "b"] * 3
+    assert [len(v) for v in times.values()] == [2, 2] and all(t >= 0 for v in times.values() for t in v)
+
+
+def _stand_in_sections(report: PerfReport) -> None:
+    """Rows a real run's inference, reference and training sections would add, with known values."""
+    report.add("inference", "toy", 32, "achieved", 10.0, "GFLOP/s")
+    report.add("inference", "toy", 32, "achieved / matmul", math.nan, "x")
+    report.add("reference", "ours / reference", 32, "time ratio", 0.6, "x")
+    report.add("training", "harness / bare", 32, "throughput ratio", 0.98, "x", "median of per-round ratios")
+
+
+def test_run_perf_relates_rates_to_the_faster_matmul_and_notes_the_targets(monkeypatch):
+    monkeypatch.setitem(suite.SECTIONS, "inference", _stand_in_sections)
+    frame = run_perf(PerfOptions(models=["pgar"], train_model="pgar", matmul_size=64, device="cpu",
+                                 sections=["inference"])).frame()
+    rates = frame[frame.quantity.str.startswith("GFLOP/s (")].value
+    assert len(rates) == 2  # start and end
+    ratio = frame[frame.quantity == "achieved / matmul"].value.item()
+    assert ratio == pytest.approx(10.0 / rates.max())
+    notes = dict(zip(frame.quantity, frame.note))
+    assert notes["time ratio"] == "target <= 0.55"
+    assert notes["throughput ratio"] == "median of per-round ratios; target >= 0.97"
+    assert frame.section.iloc[-1] == "machine" and frame.quantity.iloc[-1] == "wall time"
+
+
+def test_targets_summary_says_met_or_missed():
+    frame = pd.DataFrame(
+        [("reference", "ours / reference", 32, "time ratio", 0.5, "x", ""),
+         ("training", "harness / bare", 32, "throughput ratio", 0.9, "x", ""),
+         ("metrics", "share of pgar inference", 32, "metrics / inference time", 0.25, "x", ""),
+         ("metrics", "share of atst inference", 32, "metrics / inference time", 0.05, "x", "")],
+        columns=CSV_COLUMNS)
+    assert summarise_targets(frame) == [
+        "MBNet vs official formulation: 0.500x the time (target <= 0.55): met",
+        "harness training throughput: 0.900x the bare loop (target >= 0.97): missed",
+        "metrics share of pgar inference: 0.250 (target <= 0.10): missed",
+        "metrics share of atst inference: 0.050 (target <= 0.10): met",
+    ]
+
+
+def test_table_separates_sections_and_leaves_missing_sizes_blank():
+    frame = pd.DataFrame([("machine", "matmul", None, "GFLOP/s (start)", 1234.5, "GFLOP/s", ""),
+                          ("inference", "pgar", 32, "median", 0.012345, "s", "note")], columns=CSV_COLUMNS)
+    lines = format_table(frame).splitlines()
+    assert len(lines) == 5 and lines[3] == ""  # header, rule, machine row, blank, inference row
+    assert "1,234" in lines[2] and lines[2].split()[:2] == ["machine", "matmul"]
+    assert "   32  " in lines[4] and "0.01235" in lines[4]
+
+
+def test_device_flag_uses_the_harness_rule_and_names_the_flag():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(BenchError, match="^--device: expected auto, cpu, cuda or cuda:N, got 'gpu7'"):
+        resolve_device("gpu7")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(BenchError, match="^--device: 'cuda' .*no usable CUDA GPU"):
+            resolve_device("cuda")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -32,9 +32,6 @@ class Timing:
     device: str
     torch_version: str
     threads: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def device_name(device: torch.device) -> str:
@@ -56,7 +53,8 @@ def _cpu_model() -> str | None:
     return None
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA kernels run asynchronously); nothing to wait for on CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -91,10 +89,10 @@ def time_forward(
     times: list[float] = []
     with torch.inference_mode():
         for i in range(warmup + runs):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             forward(rgb, depth)
-            _sync(device)
+            synchronize(device)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     return Timing(
