@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from relight_base import run_folder
 from relight_base.atomic import atomic_write_bytes, atomic_write_text, ensure_output_dir
 from relight_base.errors import BenchError
 from datasets.io import read_rgb
@@ -68,15 +69,14 @@ def load_run(path: Path) -> LoadedRun:
     path = Path(path)
     if not path.is_dir():
         raise ReportError(f"{path}: run folder does not exist")
-    needed = {"results.csv": None, "results.json": None, "data.json": None, "config.yaml": None}
-    for name in needed:
+    for name in (run_folder.RESULTS_CSV, run_folder.RESULTS_JSON, run_folder.DATA_JSON, run_folder.CONFIG_YAML):
         if not (path / name).is_file():
             raise ReportError(f"{path}: {name} is missing; is this a folder written by `python -m bench run`?")
     try:
-        results = pd.read_csv(path / "results.csv")
-        meta = json.loads((path / "results.json").read_text())
-        data = json.loads((path / "data.json").read_text())
-        config = yaml.safe_load((path / "config.yaml").read_text())
+        results = pd.read_csv(path / run_folder.RESULTS_CSV)
+        meta = json.loads((path / run_folder.RESULTS_JSON).read_text())
+        data = json.loads((path / run_folder.DATA_JSON).read_text())
+        config = yaml.safe_load((path / run_folder.CONFIG_YAML).read_text())
     except (ValueError, yaml.YAMLError, pd.errors.ParserError) as exc:
         raise ReportError(f"{path}: cannot read its stored results ({exc})") from None
     return LoadedRun(path, results, meta, data, config)
@@ -209,15 +209,13 @@ def visual_comparison(report: Report, out_dir: Path, load_scenes: SceneLoader | 
             rows = report.results[(report.results.experiment == exp) & (report.results.split == "val")]
             if rows.empty:
                 continue
-            seed = int(rows["seed"].min())
-            run_path = Path(rows[rows.seed == seed]["run"].iloc[0])
-            png = run_path / exp / f"seed{seed}" / "predictions" / "val" / f"{scene}.png"
+            png = run_folder.prediction_png(run_folder.predictions_dir(_lowest_seed_dir(rows, exp), "val"), scene)
             if png.is_file():
                 preds.append((exp, read_rgb(png)))
         to_u8 = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
         target = to_u8(sample["target"]) if "target" in sample else None
         data = figures.comparison_strip(to_u8(sample["rgb"]), sample["depth"][0].numpy(), target, preds)
-        name = f"figures/visual_{scene}.png"
+        name = f"{run_folder.FIGURES_DIR}/visual_{scene}.png"
         atomic_write_bytes(out_dir / name, data)
         entries.append({"scene": scene, "src": name, "experiments": [p[0] for p in preds]})
     return entries
@@ -232,8 +230,7 @@ def plots(report: Report) -> list[dict]:
     curves = []
     for exp in dict.fromkeys(report.results["experiment"]):
         rows = report.results[report.results.experiment == exp]
-        seed = int(rows["seed"].min())
-        log_path = Path(rows[rows.seed == seed]["run"].iloc[0]) / exp / f"seed{seed}" / "train_log.csv"
+        log_path = _lowest_seed_dir(rows, exp) / run_folder.TRAIN_LOG_CSV
         if log_path.is_file() and log_path.stat().st_size > 1:
             try:
                 frame = pd.read_csv(log_path)
@@ -243,6 +240,12 @@ def plots(report: Report) -> list[dict]:
                 curves.append((exp, frame["step"].tolist(), frame["loss"].tolist()))
     loss = figures.curves_svg(curves, "Training loss (seed of the lowest number)", "step", "loss")
     return [{"title": "PSNR against time per image", "svg": scatter}, {"title": "Training loss", "svg": loss}]
+
+
+def _lowest_seed_dir(rows: pd.DataFrame, experiment: str) -> Path:
+    """The folder of ``experiment``'s lowest seed (``rows``: its result rows, with the ``run`` folder of each)."""
+    seed = int(rows["seed"].min())
+    return run_folder.experiment_dir(Path(rows[rows.seed == seed]["run"].iloc[0]), experiment, seed)
 
 
 # --------------------------------------------------------------------------- writing
@@ -263,17 +266,18 @@ def render_report(run_dirs: list[Path], out_dir: Path | None = None, load_scenes
     out_dir = ensure_output_dir(out_dir)
     meta = {"provenance": dict(report.provenance), "warnings": report.warnings, "runs": [str(r.path) for r in report.runs],
             "paper_reference": PAPER_NOTE}
+    tables_dir = out_dir / run_folder.TABLES_DIR
     for table in report.tables:
-        atomic_write_text(out_dir / "tables" / f"{table.name}.csv", to_csv(table))
-        atomic_write_text(out_dir / "tables" / f"{table.name}.json", json.dumps({**meta, "title": table.title}, indent=2) + "\n")
-        atomic_write_text(out_dir / "tables" / f"{table.name}.md", to_markdown(table))
-        atomic_write_text(out_dir / "tables" / f"{table.name}.tex", to_latex(table))
+        atomic_write_text(tables_dir / f"{table.name}.csv", to_csv(table))
+        atomic_write_text(tables_dir / f"{table.name}.json", json.dumps({**meta, "title": table.title}, indent=2) + "\n")
+        atomic_write_text(tables_dir / f"{table.name}.md", to_markdown(table))
+        atomic_write_text(tables_dir / f"{table.name}.tex", to_latex(table))
     report.figures = visual_comparison(report, out_dir, load_scenes)
     report.plots = plots(report)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html", "j2"]))
     page = env.get_template("report.html.j2").render(
         report=report, tables=[{"t": t, "cells": cells(t), "ref": reference_cells(t)} for t in report.tables],
-        paper_note=PAPER_NOTE, isnan=lambda v: isinstance(v, float) and math.isnan(v),
+        paper_note=PAPER_NOTE, isnan=lambda v: isinstance(v, float) and math.isnan(v), tables_dir=run_folder.TABLES_DIR,
     )
-    atomic_write_text(out_dir / "report.html", page)
-    return out_dir / "report.html"
+    atomic_write_text(out_dir / run_folder.REPORT_HTML, page)
+    return out_dir / run_folder.REPORT_HTML

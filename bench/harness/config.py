@@ -19,7 +19,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 import yaml
 
@@ -28,8 +28,18 @@ from relight_base.errors import ConfigError
 # --------------------------------------------------------------------------- schema
 
 
-def _meta(help: str, **checks: Any) -> dict[str, Any]:
-    return {"help": help, **checks}
+def _meta(help: str, *, minimum: int | None = None, positive: bool = False,
+          nonnegative: bool = False) -> dict[str, Any]:
+    """A schema field's metadata: its ``help`` line (``config --keys``, missing-key messages) and the checks
+    the converter applies: ``minimum`` for integers, ``positive`` / ``nonnegative`` for numbers."""
+    meta: dict[str, Any] = {"help": help}
+    if minimum is not None:
+        meta["minimum"] = minimum
+    if positive:
+        meta["positive"] = True
+    if nonnegative:
+        meta["nonnegative"] = True
+    return meta
 
 
 @dataclass
@@ -54,11 +64,11 @@ class FoldersConfig:
 class SyntheticConfig:
     """The built-in procedural dataset written in VIDIT's formats (used when ``data.source: synthetic``)."""
 
-    train: int = field(default=24, metadata=_meta("training scenes", min=1))
-    val: int = field(default=6, metadata=_meta("validation scenes", min=1))
-    test: int = field(default=6, metadata=_meta("test scenes", min=1))
-    seed: int = field(default=0, metadata=_meta("random seed of the scene generator", min=0))
-    size: int = field(default=256, metadata=_meta("rendered image side length in pixels", min=8))
+    train: int = field(default=24, metadata=_meta("training scenes", minimum=1))
+    val: int = field(default=6, metadata=_meta("validation scenes", minimum=1))
+    test: int = field(default=6, metadata=_meta("test scenes", minimum=1))
+    seed: int = field(default=0, metadata=_meta("random seed of the scene generator", minimum=0))
+    size: int = field(default=256, metadata=_meta("rendered image side length in pixels", minimum=8))
 
 
 @dataclass
@@ -70,12 +80,12 @@ class DataConfig:
         default=None,
         metadata=_meta("data folder; for synthetic data null means a cache folder ($RELIGHT_BENCH_CACHE or ~/.cache/relight-bench)"),
     )
-    size: int = field(default=128, metadata=_meta("training/evaluation side length (resize shorter side, centre crop; SSIM needs >= 11)", min=11))
-    input: str = field(default="6500_N", metadata=_meta("input lighting condition, TEMPERATURE_DIRECTION", condition=True))
-    target: str = field(default="4500_E", metadata=_meta("target lighting condition", condition=True))
-    extra_input: str = field(default="6500_NE", metadata=_meta("extra-input strategy's additional input condition", condition=True))
+    size: int = field(default=128, metadata=_meta("training/evaluation side length (resize shorter side, centre crop; SSIM needs >= 11)", minimum=11))
+    input: str = field(default="6500_N", metadata=_meta("input lighting condition, TEMPERATURE_DIRECTION"))
+    target: str = field(default="4500_E", metadata=_meta("target lighting condition"))
+    extra_input: str = field(default="6500_NE", metadata=_meta("extra-input strategy's additional input condition"))
     cache: bool = field(default=True, metadata=_meta("decode every image once and keep it in memory"))
-    workers: int = field(default=0, metadata=_meta("DataLoader worker processes", min=0))
+    workers: int = field(default=0, metadata=_meta("DataLoader worker processes", minimum=0))
     folders: FoldersConfig = field(default_factory=FoldersConfig, metadata=_meta("dataset sub-folders"))
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig, metadata=_meta("built-in synthetic dataset"))
 
@@ -84,22 +94,22 @@ class DataConfig:
 class TrainConfig:
     """Training schedule shared by every experiment (paper, section 4.1)."""
 
-    steps: int = field(default=100, metadata=_meta("optimisation steps per experiment (ignored when epochs is set)", min=0))
-    epochs: Optional[int] = field(default=None, metadata=_meta("train for this many passes over the training pairs instead of steps", min=1))
-    batch_size: int = field(default=3, metadata=_meta("images per step over all processes (paper: 3)", min=1))
+    steps: int = field(default=100, metadata=_meta("optimisation steps per experiment (ignored when epochs is set)", minimum=0))
+    epochs: Optional[int] = field(default=None, metadata=_meta("train for this many passes over the training pairs instead of steps", minimum=1))
+    batch_size: int = field(default=3, metadata=_meta("images per step over all processes (paper: 3)", minimum=1))
     lr: float = field(default=1e-4, metadata=_meta("Adam learning rate (paper: 1e-4)", positive=True))
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999], metadata=_meta("Adam betas (paper: 0.5, 0.999)", pair=True))
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999], metadata=_meta("Adam betas (paper: 0.5, 0.999)"))
     lr_decay_step: Optional[int] = field(
-        default=None, metadata=_meta("step after which the lr is divided by 10; null: a quarter of training (paper: epoch 50 of 200)", min=1)
+        default=None, metadata=_meta("step after which the lr is divided by 10; null: a quarter of training (paper: epoch 50 of 200)", minimum=1)
     )
     lr_decay_factor: float = field(default=0.1, metadata=_meta("lr multiplier at lr_decay_step", positive=True))
     device: str = field(default="auto", metadata=_meta("auto (CUDA if available), cpu, cuda or cuda:N"))
     amp: Literal["off", "bf16", "fp16"] = field(default="off", metadata=_meta("mixed precision on CUDA: off, bf16 or fp16"))
-    log_every: int = field(default=1, metadata=_meta("write a training-log row every N steps", min=1))
+    log_every: int = field(default=1, metadata=_meta("write a training-log row every N steps", minimum=1))
     checkpoint_every: int = field(
-        default=0, metadata=_meta("write a resumable checkpoint every N steps (0: none; weights are saved at the end)", min=0)
+        default=0, metadata=_meta("write a resumable checkpoint every N steps (0: none; weights are saved at the end)", minimum=0)
     )
-    keep_checkpoints: int = field(default=2, metadata=_meta("keep the newest N checkpoints", min=1))
+    keep_checkpoints: int = field(default=2, metadata=_meta("keep the newest N checkpoints", minimum=1))
 
 
 @dataclass
@@ -117,9 +127,9 @@ class LossConfig:
 class WeightsConfig:
     """Pretrained ImageNet weights: auto (use if found locally), true (required), false, or a file path."""
 
-    backbone: Union[bool, str] = field(default="auto", metadata=_meta("model backbones (ResNet-50, VGG)", pretrained=True))
-    perceptual: Union[bool, str] = field(default="auto", metadata=_meta("VGG19 of the perceptual loss; missing: the term is dropped", pretrained=True))
-    lpips: Union[bool, str] = field(default="auto", metadata=_meta("AlexNet trunk of LPIPS; missing: LPIPS/MPS reported n/a", pretrained=True))
+    backbone: Union[bool, str] = field(default="auto", metadata=_meta("model backbones (ResNet-50, VGG)"))
+    perceptual: Union[bool, str] = field(default="auto", metadata=_meta("VGG19 of the perceptual loss; missing: the term is dropped"))
+    lpips: Union[bool, str] = field(default="auto", metadata=_meta("AlexNet trunk of LPIPS; missing: LPIPS/MPS reported n/a"))
 
 
 @dataclass
@@ -127,10 +137,10 @@ class EvalConfig:
     """Evaluation and timing."""
 
     splits: list[Literal["val", "test"]] = field(default_factory=lambda: ["val", "test"], metadata=_meta("splits to score"))
-    batch_size: int = field(default=4, metadata=_meta("images per evaluation batch", min=1))
+    batch_size: int = field(default=4, metadata=_meta("images per evaluation batch", minimum=1))
     save_predictions: bool = field(default=True, metadata=_meta("write predicted PNGs"))
-    timing_runs: int = field(default=5, metadata=_meta("timed forward passes per model (median and p90 reported)", min=1))
-    timing_warmup: int = field(default=1, metadata=_meta("untimed warm-up passes", min=0))
+    timing_runs: int = field(default=5, metadata=_meta("timed forward passes per model (median and p90 reported)", minimum=1))
+    timing_warmup: int = field(default=1, metadata=_meta("untimed warm-up passes", minimum=0))
     autocast: Literal["off", "bf16", "fp16"] = field(
         default="off", metadata=_meta("evaluate and time in CUDA mixed precision: off, bf16 or fp16 (ignored on CPU)")
     )
@@ -141,10 +151,10 @@ class EvalConfig:
 class ExperimentConfig:
     """One row of the comparison: a model trained on a data strategy."""
 
-    name: str = field(metadata=_meta("unique experiment name (letters, digits, '-', '_', '.')", identifier=True))
+    name: str = field(metadata=_meta("unique experiment name (letters, digits, '-', '_', '.')"))
     model: str = field(metadata=_meta("registered model name (see `python -m bench models`)"))
     extra_data: Union[bool, list[str]] = field(
-        default=False, metadata=_meta("false, true (both paper strategies) or a list of: extra_input, mirror", strategies=True)
+        default=False, metadata=_meta("false, true (both paper strategies) or a list of: extra_input, mirror")
     )
     residual: bool = field(default=False, metadata=_meta("learn a residual: output = relu(rgb + model(rgb, depth))"))
     model_args: dict[str, Any] = field(default_factory=dict, metadata=_meta("keyword arguments for the model factory"))
@@ -154,14 +164,14 @@ class ExperimentConfig:
 class BenchConfig:
     """A whole benchmark: data, training schedule, experiments and seeds."""
 
-    name: str = field(default="benchmark", metadata=_meta("run name; results go to <out>/<name>/", identifier=True))
+    name: str = field(default="benchmark", metadata=_meta("run name; results go to <out>/<name>/"))
     data: DataConfig = field(default_factory=DataConfig, metadata=_meta("dataset"))
     train: TrainConfig = field(default_factory=TrainConfig, metadata=_meta("training"))
     loss: LossConfig = field(default_factory=LossConfig, metadata=_meta("loss weights"))
     weights: WeightsConfig = field(default_factory=WeightsConfig, metadata=_meta("pretrained weights"))
     eval: EvalConfig = field(default_factory=EvalConfig, metadata=_meta("evaluation and timing"))
-    experiments: list[ExperimentConfig] = field(default_factory=list, metadata=_meta("experiments to run", nonempty=True))
-    seeds: list[int] = field(default_factory=lambda: [0], metadata=_meta("seeds; every experiment runs once per seed", nonempty=True))
+    experiments: list[ExperimentConfig] = field(default_factory=list, metadata=_meta("experiments to run"))
+    seeds: list[int] = field(default_factory=lambda: [0], metadata=_meta("seeds; every experiment runs once per seed"))
     plugins: list[str] = field(default_factory=list, metadata=_meta("Python modules to import so their adapters register"))
 
     def experiment(self, name: str) -> ExperimentConfig:
@@ -207,12 +217,13 @@ def parse_config(text: str, source: str = "<config>", overrides=(), only: str | 
         raise ConfigError(f"{source}: the top level must be a mapping of keys (name, data, train, experiments, ...), found {_kind(raw)}")
     for item in overrides:
         _apply_override(raw, item)
-    errors: list[str] = []
-    cfg = _convert(raw, BenchConfig, (), errors, lines, source)
-    if not errors:
-        _check_semantics(cfg, errors, lines, source)
-    if errors:
-        raise ConfigError(f"{source} has {len(errors)} problem{'s' if len(errors) > 1 else ''}:\n  " + "\n  ".join(errors))
+    problems = _Problems(source, lines)
+    cfg = _convert(raw, BenchConfig, (), problems)
+    if not problems.found:
+        _check_semantics(cfg, problems)
+    if problems.found:
+        count = len(problems.found)
+        raise ConfigError(f"{source} has {count} problem{'s' if count > 1 else ''}:\n  " + "\n  ".join(problems.found))
     if only:
         cfg = select_experiments(cfg, only)
     return cfg
@@ -318,152 +329,207 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
 # --------------------------------------------------------------------------- conversion
 
 
-def _convert(value: Any, hint: Any, path: tuple, errors: list[str], lines: dict, source: str, meta: dict | None = None) -> Any:
-    """Convert ``value`` to ``hint``; on failure append a message to ``errors`` and return None."""
-    meta = meta or {}
+@dataclass
+class _Problems:
+    """The problems found in one config, each naming the file, the line, the dotted key and what is wrong."""
 
-    def fail(expected: str) -> None:
-        errors.append(f"{_where(source, lines, path)}{_dotted(path)}: expected {expected}, got {_show(value)}")
+    source: str  # the file name (or "<config>") messages start with
+    lines: dict[tuple, int]  # key path -> 1-based line in the YAML text
+    found: list[str] = field(default_factory=list)
 
-    origin = typing.get_origin(hint)
+    def add(self, path: tuple, text: str) -> None:
+        """Record ``text`` (which names the key itself) at the line of ``path``."""
+        self.found.append(f"{_where(self.source, self.lines, path)}{text}")
+
+    def expected(self, path: tuple, expected: str, value: Any) -> None:
+        """Record that the value at ``path`` is not ``expected``."""
+        self.add(path, f"{_dotted(path)}: expected {expected}, got {_show(value)}")
+
+    def fresh(self) -> _Problems:
+        """An empty list for the same text: a trial conversion whose problems may be dropped."""
+        return _Problems(self.source, self.lines)
+
+
+def _convert(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict | None = None) -> Any:
+    """Convert ``value`` to ``hint``; on failure record the problem and return None.
+
+    ``meta`` is the schema field's metadata (the checks of :func:`_meta`).
+    """
     if dataclasses.is_dataclass(hint):
-        return _convert_dataclass(value, hint, path, errors, lines, source)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            trial: list[str] = []
-            result = _convert(value, option, path, trial, lines, source, meta)
-            if not trial:
-                return result
-        fail(" or ".join(_describe(o) for o in options))
+        return _convert_dataclass(value, hint, path, problems)
+    converter = _CONVERTERS.get(typing.get_origin(hint) or hint)
+    if converter is None:
+        raise TypeError(f"unsupported schema type {hint!r} at {_dotted(path)}")  # a bug in the schema, not user input
+    return converter(value, hint, path, problems, meta or {})
+
+
+def _convert_union(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    """The first option of ``Union[...]``/``Optional[...]`` that ``value`` converts to without a problem."""
+    options = typing.get_args(hint)
+    if value is None and type(None) in options:
         return None
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if value in choices:
-            return value
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-        hint_text = f"; did you mean {close[0]!r}?" if close else ""
-        errors.append(
-            f"{_where(source, lines, path)}{_dotted(path)}: expected one of {', '.join(map(repr, choices))}, got {_show(value)}{hint_text}"
-        )
-        return None
-    if origin is list:
-        (item_type,) = typing.get_args(hint)
-        if not isinstance(value, list):
-            fail(_describe(hint))
-            return None
-        return [_convert(v, item_type, path + (i,), errors, lines, source) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            fail("a mapping")
-            return None
-        return dict(value)
-    if hint is Any:
+    for option in options:
+        if option is type(None):
+            continue
+        trial = problems.fresh()
+        result = _convert(value, option, path, trial, meta)
+        if not trial.found:
+            return result
+    problems.expected(path, " or ".join(_describe(o) for o in options), value)
+    return None
+
+
+def _convert_literal(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    choices = typing.get_args(hint)
+    if value in choices:
         return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        fail("true or false")
-        return None
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if "min" in meta and value < meta["min"]:
-                fail(f"an integer >= {meta['min']}")
-                return None
-            return value
-        fail("an integer" + (f" >= {meta['min']}" if "min" in meta else ""))
-        return None
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if meta.get("positive") and not value > 0:
-                fail("a number > 0")
-                return None
-            if meta.get("nonnegative") and value < 0:
-                fail("a number >= 0")
-                return None
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string; accept what float() reads
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-            else:
-                return _convert(number, float, path, errors, lines, source, meta)
-        fail("a number")
-        return None
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        fail("a string")
-        return None
-    raise TypeError(f"unsupported schema type {hint!r} at {_dotted(path)}")  # a bug in the schema, not user input
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    hint_text = f"; did you mean {close[0]!r}?" if close else ""
+    problems.add(path, f"{_dotted(path)}: expected one of {', '.join(map(repr, choices))}, got {_show(value)}{hint_text}")
+    return None
 
 
-def _convert_dataclass(value: Any, cls: type, path: tuple, errors: list[str], lines: dict, source: str) -> Any:
+def _convert_list(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    (item_type,) = typing.get_args(hint)
+    if not isinstance(value, list):
+        problems.expected(path, _describe(hint), value)
+        return None
+    return [_convert(v, item_type, path + (i,), problems) for i, v in enumerate(value)]
+
+
+def _convert_dict(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    if not isinstance(value, dict):
+        problems.expected(path, "a mapping", value)
+        return None
+    return dict(value)
+
+
+def _convert_any(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    return value
+
+
+def _convert_bool(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    if isinstance(value, bool):
+        return value
+    problems.expected(path, "true or false", value)
+    return None
+
+
+def _convert_int(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    """An integer (not a boolean), at least ``meta["minimum"]`` when the schema sets one."""
+    at_least = f" >= {meta['minimum']}" if "minimum" in meta else ""
+    if not isinstance(value, int) or isinstance(value, bool):
+        problems.expected(path, "an integer" + at_least, value)
+        return None
+    if "minimum" in meta and value < meta["minimum"]:
+        problems.expected(path, "an integer" + at_least, value)
+        return None
+    return value
+
+
+def _convert_float(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    """A number as float, checked against ``meta["positive"]``/``meta["nonnegative"]`` when the schema sets them."""
+    if isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string; accept what float() reads
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        problems.expected(path, "a number", value)
+        return None
+    if meta.get("positive") and not value > 0:
+        problems.expected(path, "a number > 0", value)
+        return None
+    if meta.get("nonnegative") and value < 0:
+        problems.expected(path, "a number >= 0", value)
+        return None
+    return float(value)
+
+
+def _convert_str(value: Any, hint: Any, path: tuple, problems: _Problems, meta: dict) -> Any:
+    if isinstance(value, str):
+        return value
+    problems.expected(path, "a string", value)
+    return None
+
+
+# typing origin (or the plain type) -> its converter; dataclasses are converted field by field
+_CONVERTERS: dict[Any, Callable[[Any, Any, tuple, _Problems, dict], Any]] = {
+    Union: _convert_union,
+    types.UnionType: _convert_union,
+    Literal: _convert_literal,
+    list: _convert_list,
+    dict: _convert_dict,
+    Any: _convert_any,
+    bool: _convert_bool,
+    int: _convert_int,
+    float: _convert_float,
+    str: _convert_str,
+}
+
+
+def _convert_dataclass(value: Any, cls: type, path: tuple, problems: _Problems) -> Any:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        errors.append(f"{_where(source, lines, path)}{_dotted(path) or 'top level'}: expected a mapping of keys, got {_show(value)}")
+        problems.add(path, f"{_dotted(path) or 'top level'}: expected a mapping of keys, got {_show(value)}")
         return None
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    before = len(errors)
+    before = len(problems.found)
     for key in value:
         if key not in fields:
-            errors.append(f"{_where(source, lines, path + (key,))}" + _unknown_key(path, key, list(fields)))
+            problems.add(path + (key,), _unknown_key(path, key, list(fields)))
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         if name in value:
-            kwargs[name] = _convert(value[name], hints[name], path + (name,), errors, lines, source, dict(f.metadata))
+            kwargs[name] = _convert(value[name], hints[name], path + (name,), problems, dict(f.metadata))
         elif _default_of(f) is dataclasses.MISSING:
-            errors.append(f"{_where(source, lines, path)}{_dotted(path + (name,))}: required key is missing ({f.metadata.get('help', '')})")
-    if len(errors) > before:
+            problems.add(path, f"{_dotted(path + (name,))}: required key is missing ({f.metadata.get('help', '')})")
+    if len(problems.found) > before:
         return None
     return cls(**kwargs)
 
 
-def _check_semantics(cfg: BenchConfig, errors: list[str], lines: dict, source: str) -> None:
+def _check_semantics(cfg: BenchConfig, problems: _Problems) -> None:
     """Checks that span several keys or need more than a type."""
     from datasets.conditions import Condition  # local import: datasets depends on relight_base.errors only
 
     for key in ("input", "target", "extra_input"):
-        value = getattr(cfg.data, key)
         try:
-            Condition.parse(value)
+            Condition.parse(getattr(cfg.data, key))
         except Exception as exc:  # DataError from the parser
-            errors.append(f"{_where(source, lines, ('data', key))}data.{key}: {exc}")
-    for key in ("name",):
-        if not _IDENTIFIER.match(cfg.name):
-            errors.append(f"{_where(source, lines, ('name',))}name: {cfg.name!r} is not a valid run name (letters, digits, '-', '_', '.')")
+            problems.add(("data", key), f"data.{key}: {exc}")
+    if not _IDENTIFIER.match(cfg.name):
+        problems.add(("name",), f"name: {cfg.name!r} is not a valid run name (letters, digits, '-', '_', '.')")
     betas = cfg.train.betas
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        errors.append(f"{_where(source, lines, ('train', 'betas'))}train.betas: expected two numbers in [0, 1), got {betas!r}")
+        problems.add(("train", "betas"), f"train.betas: expected two numbers in [0, 1), got {betas!r}")
     if not cfg.eval.splits:
-        errors.append(f"{_where(source, lines, ('eval', 'splits'))}eval.splits: at least one of val, test is needed")
+        problems.add(("eval", "splits"), "eval.splits: at least one of val, test is needed")
     if not cfg.experiments:
-        errors.append(f"{_where(source, lines, ('experiments',))}experiments: at least one experiment is needed")
+        problems.add(("experiments",), "experiments: at least one experiment is needed")
     if not cfg.seeds:
-        errors.append(f"{_where(source, lines, ('seeds',))}seeds: at least one seed is needed")
+        problems.add(("seeds",), "seeds: at least one seed is needed")
+    _check_experiments(cfg.experiments, problems)
+
+
+def _check_experiments(experiments: list[ExperimentConfig], problems: _Problems) -> None:
+    """Experiment names valid and unique; ``extra_data`` lists name known strategies."""
     seen: set[str] = set()
-    for i, exp in enumerate(cfg.experiments):
-        where = _where(source, lines, ("experiments", i))
+    for i, exp in enumerate(experiments):
+        where = ("experiments", i)
         if not _IDENTIFIER.match(exp.name):
-            errors.append(f"{where}experiments[{i}].name: {exp.name!r} is not a valid name (letters, digits, '-', '_', '.')")
+            problems.add(where, f"experiments[{i}].name: {exp.name!r} is not a valid name (letters, digits, '-', '_', '.')")
         if exp.name in seen:
-            errors.append(f"{where}experiments[{i}].name: {exp.name!r} is used twice; experiment names must be unique")
+            problems.add(where, f"experiments[{i}].name: {exp.name!r} is used twice; experiment names must be unique")
         seen.add(exp.name)
-        if isinstance(exp.extra_data, list):
-            for item in exp.extra_data:
-                if item not in STRATEGY_NAMES:
-                    close = difflib.get_close_matches(item, STRATEGY_NAMES, n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
-                    errors.append(
-                        f"{where}experiments[{i}].extra_data: unknown strategy {item!r}; expected {', '.join(STRATEGY_NAMES)}{hint}"
-                    )
+        for item in exp.extra_data if isinstance(exp.extra_data, list) else []:
+            if item not in STRATEGY_NAMES:
+                close = difflib.get_close_matches(item, STRATEGY_NAMES, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.add(where, f"experiments[{i}].extra_data: unknown strategy {item!r}; "
+                                    f"expected {', '.join(STRATEGY_NAMES)}{hint}")
 
 
 # --------------------------------------------------------------------------- overrides

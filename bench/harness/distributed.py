@@ -76,12 +76,3 @@ def shutdown(ctx: DistContext) -> None:
     """Leave the process group (no-op for a single process)."""
     if ctx.distributed and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def broadcast_object(ctx: DistContext, obj):
-    """Rank 0's ``obj`` on every rank."""
-    if not ctx.distributed:
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]

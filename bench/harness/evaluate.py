@@ -12,6 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from relight_base.atomic import atomic_write_bytes
+from relight_base.run_folder import prediction_png
 from bench.harness.metrics import LPIPSMetric, score_batch
 from datasets.io import encode_rgb_png, to_uint8_image
 
@@ -56,7 +57,7 @@ def evaluate(
         for i, scene_id in enumerate(ids):
             rows.append({"scene_id": scene_id, **{m: float(scores[m][i]) for m in METRICS}})
             if pred_dir is not None:
-                atomic_write_bytes(Path(pred_dir) / f"{scene_id}.png", encode_rgb_png(to_uint8_image(pred[i])))
+                atomic_write_bytes(prediction_png(pred_dir, scene_id), encode_rgb_png(to_uint8_image(pred[i])))
     return pd.DataFrame(rows, columns=["scene_id", *METRICS])
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from relight_base import run_folder
 from relight_base.atomic import atomic_write_bytes
 from bench.harness.config import BenchConfig, ExperimentConfig, load_config
 from datasets.errors import DataError
@@ -31,10 +32,10 @@ def load_trained(run_dir: Path, experiment: str, seed: int | None = None,
                  device: torch.device | str = "cpu") -> tuple[BenchConfig, ExperimentConfig, RelightingModel]:
     """The config, experiment and trained model (eval mode) of ``experiment`` in a run folder."""
     run_dir = Path(run_dir)
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / run_folder.CONFIG_YAML)
     exp = cfg.experiment(experiment)
     seed = min(cfg.seeds) if seed is None else seed
-    weights = run_dir / experiment / f"seed{seed}" / "model.pt"
+    weights = run_folder.experiment_dir(run_dir, experiment, seed) / run_folder.MODEL_WEIGHTS
     load_plugins(cfg.plugins)
     model = build_model(exp, dataclasses.replace(cfg.weights, backbone=False))  # trained weights replace them
     if any(True for _ in model.parameters()):
@@ -93,7 +94,7 @@ def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None
 
     run_dir = Path(run_dir)
     cfg, exp, model = load_trained(run_dir, experiment, seed)
-    data = json.loads((run_dir / "data.json").read_text())
+    data = json.loads((run_dir / run_folder.DATA_JSON).read_text())
     test = build_split(dataclasses.replace(cfg.data, size=None), Path(data["root"]), "test")
     buffer = io.BytesIO()
     times = []
@@ -115,6 +116,6 @@ def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None
             f"{'on' if exp.residual else 'off'}), trained on {cfg.data.source} data at {cfg.data.size} px; "
             f"runtime is the median model forward time on CPU at native size.\n"
         ))
-    target = Path(out) if out else run_dir / experiment / "submission.zip"
+    target = Path(out) if out else run_folder.submission_zip(run_dir, experiment)
     atomic_write_bytes(target, buffer.getvalue())
     return target

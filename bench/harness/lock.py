@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from relight_base.errors import BenchError
+from relight_base.run_folder import LOCK_FILE
 
 try:
     import fcntl
@@ -30,7 +31,7 @@ class RunLock:
     """``with RunLock(run_dir): ...`` holds the run folder for this process."""
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / ".lock"
+        self.path = Path(run_dir) / LOCK_FILE
         self._fd: int | None = None
 
     def acquire(self) -> None:

@@ -1,17 +1,9 @@
 """``python -m bench run``: every experiment x seed of a config, trained, evaluated and timed.
 
-Run folder layout (``<out>/<name>/``)::
-
-    config.yaml                   the resolved config (defaults filled in, overrides applied)
-    data.json                     where the data came from and what each split holds
-    results.csv                   one row per experiment x seed x split
-    results.json                  companion: metric conventions and provenance
-    <experiment>/seed<k>/
-        experiment.yaml           this experiment's resolved settings
-        model.pt                  trained weights (state dict of the wrapped model)
-        train_log.csv             loss terms and lr per step
-        metrics_<split>.csv       per-image PSNR, SSIM, LPIPS, MPS
-        predictions/<split>/ImageNNN.png
+The run folder ``<out>/<name>/`` is laid out as :mod:`relight_base.run_folder` draws it: the
+resolved config, the data summary, ``results.csv`` with its companion ``results.json``, and one
+folder per experiment and seed (weights, training log, per-image metrics, predictions, checkpoints).
+A rerun reuses finished experiments of the same config and resumes unfinished ones.
 
 Every file is written atomically.  Under ``torchrun`` every rank trains and
 rank 0 alone prepares data, evaluates, times and writes.
@@ -27,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from relight_base import run_folder
 from relight_base.atomic import atomic_write_text, ensure_output_dir
+from bench.harness import checkpoint as ckpt
 from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_dict, to_yaml
 from bench.harness.data import build_split, prepare_data_root
 from bench.harness.distributed import DistContext, init_distributed, shutdown
@@ -36,6 +30,7 @@ from models.registry import check_model_args, load_plugins
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +106,11 @@ def _prepare_data(cfg: BenchConfig, run_dir: Path, held: RunLock | None, progres
 
 def write_run_header(prepared: PreparedRun) -> None:
     """Write the resolved config and the data summary into the run folder (atomically)."""
+    from bench.harness.provenance import now
     from datasets.splits import describe_split
 
     cfg = prepared.cfg
-    from bench.harness.provenance import now
-
-    atomic_write_text(prepared.run_dir / "config.yaml", to_yaml(cfg))
+    atomic_write_text(prepared.run_dir / run_folder.CONFIG_YAML, to_yaml(cfg))
     summary = {
         "written": now(),
         "config_hash": config_hash(cfg),
@@ -127,7 +121,7 @@ def write_run_header(prepared: PreparedRun) -> None:
         "target": cfg.data.target,
         "splits": {name: describe_split(ds) for name, ds in prepared.splits.items()},
     }
-    atomic_write_text(prepared.run_dir / "data.json", json.dumps(summary, indent=2, default=str) + "\n")
+    atomic_write_text(prepared.run_dir / run_folder.DATA_JSON, json.dumps(summary, indent=2, default=str) + "\n")
 
 
 @dataclass
@@ -192,98 +186,181 @@ def experiment_fingerprint(cfg: BenchConfig, exp: ExperimentConfig, seed: int) -
     return config_hash({"settings": settings, "experiment": to_dict(exp), "seed": seed})
 
 
-def _finished_rows(exp_dir: Path, fingerprint: str, restart: bool, name: str) -> list[dict] | None:
+@dataclass(frozen=True)
+class ExperimentJob:
+    """One experiment with one seed inside a prepared run: what it is, where it writes, what identifies it."""
+
+    prepared: PreparedRun
+    exp: ExperimentConfig
+    seed: int
+    ctx: DistContext
+    fingerprint: str  # experiment_fingerprint(...): finished results and checkpoints of another one are not reused
+
+    @property
+    def cfg(self) -> BenchConfig:
+        return self.prepared.cfg
+
+    @property
+    def folder(self) -> Path:
+        return run_folder.experiment_dir(self.prepared.run_dir, self.exp.name, self.seed)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.folder / run_folder.CHECKPOINTS_DIR
+
+    @property
+    def label(self) -> str:
+        return f"{self.exp.name} (seed {self.seed})"
+
+
+@dataclass
+class TrainingOutcome:
+    """How an experiment's training went; an untrained model keeps the defaults."""
+
+    status: str = "done"
+    message: str = ""
+    steps: int = 0
+    seconds: float = 0.0
+    perceptual: str = "n/a (not trained)"
+    log: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+
+def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext,
+                   lpips_metric, *, progress: bool, restart: bool = False) -> list[dict]:
+    """Train (or reuse), evaluate and time one experiment with one seed; rank 0 returns its result rows."""
+    from bench.harness.modeling import build_model
+    from bench.harness.train import seed_everything
+
+    job = ExperimentJob(prepared, exp, seed, ctx, experiment_fingerprint(prepared.cfg, exp, seed))
+    finished = _finished_rows(job, restart)
+    if finished is not None:
+        return finished if ctx.is_main else []
+    if ctx.is_main:
+        _discard_stale_state(job, restart)
+    ctx.barrier()
+    seed_everything(seed)
+    model = build_model(exp, job.cfg.weights).to(ctx.device)
+    training = _train_if_needed(job, model, progress)
+    ctx.barrier()
+    if not ctx.is_main:
+        return []
+    _save_training(job, model, training)
+    rows = _evaluate_and_time(job, model, training, lpips_metric, progress)
+    if training.status == "done":
+        _mark_finished(job, rows)
+    return rows
+
+
+def _finished_rows(job: ExperimentJob, restart: bool) -> list[dict] | None:
     """Rows of a finished experiment with the same fingerprint, or None (then it runs)."""
-    done = exp_dir / "result.json"
+    done = job.folder / run_folder.RESULT_JSON
     if restart or not done.is_file():
         return None
     try:
         stored = json.loads(done.read_text())
     except ValueError:
         return None
-    if stored.get("fingerprint") != fingerprint:
-        log.warning("experiment %s: its config changed since it finished; running it again from scratch", name)
+    if stored.get("fingerprint") != job.fingerprint:
+        log.warning("experiment %s: its config changed since it finished; running it again from scratch", job.label)
         return None
-    log.info("experiment %s: finished earlier with the same config; reusing its results", name)
+    log.info("experiment %s: finished earlier with the same config; reusing its results", job.label)
     return stored["rows"]
 
 
-def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext,
-                   lpips_metric, *, progress: bool, restart: bool = False) -> list[dict]:
-    """Train, evaluate and time one experiment with one seed; rank 0 returns its result rows."""
-    from bench.harness import checkpoint as ckpt
-    from bench.harness.evaluate import evaluate, summarise
-    from bench.perf.fast_inference import prepare_for_inference
-    from bench.harness.modeling import backbone_weights, build_model, has_trainable_parameters
-    from models.registry import count_parameters
-    from bench.harness.timing import count_flops, time_forward
-    from bench.harness.train import NonFiniteLoss, save_log, save_weights, seed_everything, train_model
+def _discard_stale_state(job: ExperimentJob, restart: bool) -> None:
+    """Drop checkpoints of another config (or all, with ``restart``) and the finished mark (rank 0)."""
+    ckpt_dir = job.checkpoint_dir
+    stale = ckpt.checkpoints(ckpt_dir) and (restart or ckpt.load_latest(ckpt_dir, job.fingerprint) is None)
+    if stale:
+        log.warning("experiment %s: %s; its checkpoints are discarded and it starts from scratch", job.label,
+                    "--restart" if restart else "its config changed since they were written")
+        ckpt.clear(ckpt_dir)
+    (job.folder / run_folder.RESULT_JSON).unlink(missing_ok=True)
 
-    cfg = prepared.cfg
-    exp_dir = prepared.run_dir / exp.name / f"seed{seed}"
-    label = f"{exp.name} (seed {seed})"
-    fingerprint = experiment_fingerprint(cfg, exp, seed)
-    finished = _finished_rows(exp_dir, fingerprint, restart, label)
-    if finished is not None:
-        return finished if ctx.is_main else []
-    ckpt_dir = exp_dir / "checkpoints"
-    if ctx.is_main:
-        stale = ckpt.checkpoints(ckpt_dir) and (restart or ckpt.load_latest(ckpt_dir, fingerprint) is None)
-        if stale:
-            log.warning("experiment %s: %s; its checkpoints are discarded and it starts from scratch", label,
-                        "--restart" if restart else "its config changed since they were written")
-            ckpt.clear(ckpt_dir)
-        (exp_dir / "result.json").unlink(missing_ok=True)
-    ctx.barrier()
-    seed_everything(seed)
-    model = build_model(exp, cfg.weights).to(ctx.device)
-    status, message, steps, seconds, perceptual = "done", "", 0, 0.0, "n/a (not trained)"
-    train_log = pd.DataFrame()
-    if has_trainable_parameters(model) and (cfg.train.steps > 0 or cfg.train.epochs):
-        log.info("training %s (seed %d) on %d pairs", exp.name, seed, len(prepared.train_split(exp.extra_data)))
-        try:
-            result = train_model(model, prepared.train_split(exp.extra_data), cfg, seed, ctx, progress=progress,
-                                 desc=f"{exp.name} s{seed}", checkpoint_dir=ckpt_dir, fingerprint=fingerprint)
-            steps, seconds, perceptual, train_log = result.steps, result.seconds, result.perceptual, result.log
-        except NonFiniteLoss as exc:
-            status, message = "failed", str(exc)
-            log.error("experiment %s (seed %d) failed: %s", exp.name, seed, exc)
-    elif not has_trainable_parameters(model):
-        message = "no trainable parameters: evaluated as is"
-    ctx.barrier()
-    if not ctx.is_main:
-        return []
-    if status == "done":
-        save_weights(model, exp_dir / "model.pt")
-    save_log(train_log, exp_dir / "train_log.csv")
-    atomic_write_text(exp_dir / "experiment.yaml", to_yaml({"experiment": to_dict(exp), "seed": seed,
-                                                            "train": to_dict(cfg.train), "loss": to_dict(cfg.loss)}))
+
+def _train_if_needed(job: ExperimentJob, model: nn.Module, progress: bool) -> TrainingOutcome:
+    """Train ``model`` in place (every rank) unless it has nothing to train or training is off."""
+    from bench.harness.modeling import has_trainable_parameters
+    from bench.harness.train import NonFiniteLoss, train_model
+
+    cfg, exp, seed = job.cfg, job.exp, job.seed
+    if not has_trainable_parameters(model):
+        return TrainingOutcome(message="no trainable parameters: evaluated as is")
+    if not (cfg.train.steps > 0 or cfg.train.epochs):
+        return TrainingOutcome()
+    pairs = job.prepared.train_split(exp.extra_data)
+    log.info("training %s (seed %d) on %d pairs", exp.name, seed, len(pairs))
+    try:
+        result = train_model(model, pairs, cfg, seed, job.ctx, progress=progress, desc=f"{exp.name} s{seed}",
+                             checkpoint_dir=job.checkpoint_dir, fingerprint=job.fingerprint)
+    except NonFiniteLoss as exc:
+        log.error("experiment %s (seed %d) failed: %s", exp.name, seed, exc)
+        return TrainingOutcome(status="failed", message=str(exc))
+    return TrainingOutcome(steps=result.steps, seconds=result.seconds, perceptual=result.perceptual, log=result.log)
+
+
+def _save_training(job: ExperimentJob, model: nn.Module, training: TrainingOutcome) -> None:
+    """The trained weights (unless training failed), the training log and the experiment's settings."""
+    from bench.harness.train import save_log, save_weights
+
+    folder, cfg = job.folder, job.cfg
+    if training.status == "done":
+        save_weights(model, folder / run_folder.MODEL_WEIGHTS)
+    save_log(training.log, folder / run_folder.TRAIN_LOG_CSV)
+    settings = {"experiment": to_dict(job.exp), "seed": job.seed,
+                "train": to_dict(cfg.train), "loss": to_dict(cfg.loss)}
+    atomic_write_text(folder / run_folder.EXPERIMENT_YAML, to_yaml(settings))
+
+
+def _evaluate_and_time(job: ExperimentJob, model: nn.Module, training: TrainingOutcome, lpips_metric,
+                       progress: bool) -> list[dict]:
+    """Time the inference model, then score it on every evaluation split: one result row per split."""
+    from bench.harness.evaluate import evaluate, summarise
+    from bench.harness.timing import count_flops, time_forward
+    from bench.perf.fast_inference import prepare_for_inference
+
+    cfg, ctx, folder = job.cfg, job.ctx, job.folder
     size = (cfg.data.size, cfg.data.size)
     model.eval()
     fast = prepare_for_inference(model, **inference_options(cfg, ctx.device))  # what timing and evaluation use
     timing = time_forward(fast, size, ctx.device, runs=cfg.eval.timing_runs, warmup=cfg.eval.timing_warmup,
                           channels_last=True)
-    flops = count_flops(model, size)
-    base = {
-        "experiment": exp.name, "model": exp.model, "seed": seed, "status": status,
-        "time_per_image_s": timing.median_s, "time_p90_s": timing.p90_s,
-        "params_m": count_parameters(model) / 1e6, "gflops": flops / 1e9, "steps": steps,
-        "train_seconds": round(seconds, 3), "residual": exp.residual, "extra_data": train_key(exp.extra_data)[6:] or "none",
-        "data_source": cfg.data.source, "data_size": cfg.data.size, "device": timing.device,
-        "weights": backbone_weights(model), "perceptual_loss": perceptual,
-        "lpips_weights": lpips_metric.status if lpips_metric else "n/a", "message": message,
-    }
+    base = _result_row_base(job, model, training, timing, count_flops(model, size), lpips_metric)
     rows = []
     for split in cfg.eval.splits:
-        pred_dir = exp_dir / "predictions" / split if cfg.eval.save_predictions else None
-        per_image = evaluate(fast, prepared.splits[split], device=ctx.device, lpips_metric=lpips_metric,
-                             batch_size=cfg.eval.batch_size, pred_dir=pred_dir, progress=progress, desc=f"{exp.name} {split}")
-        atomic_write_text(exp_dir / f"metrics_{split}.csv", per_image.to_csv(index=False))
+        pred_dir = run_folder.predictions_dir(folder, split) if cfg.eval.save_predictions else None
+        per_image = evaluate(fast, job.prepared.splits[split], device=ctx.device, lpips_metric=lpips_metric,
+                             batch_size=cfg.eval.batch_size, pred_dir=pred_dir, progress=progress,
+                             desc=f"{job.exp.name} {split}")
+        atomic_write_text(run_folder.metrics_csv(folder, split), per_image.to_csv(index=False))
         rows.append({**base, "split": split, **summarise(per_image)})
-    if status == "done":
-        atomic_write_text(exp_dir / "result.json", json.dumps({"fingerprint": fingerprint, "rows": rows}, default=float) + "\n")
-        ckpt.clear(ckpt_dir)  # the final weights are in model.pt
     return rows
+
+
+def _result_row_base(job: ExperimentJob, model: nn.Module, training: TrainingOutcome, timing, flops: float,
+                     lpips_metric) -> dict:
+    """The columns of a result row that every split shares (all but split and the metrics)."""
+    from bench.harness.modeling import backbone_weights
+    from models.registry import count_parameters
+
+    cfg, exp = job.cfg, job.exp
+    return {
+        "experiment": exp.name, "model": exp.model, "seed": job.seed, "status": training.status,
+        "time_per_image_s": timing.median_s, "time_p90_s": timing.p90_s,
+        "params_m": count_parameters(model) / 1e6, "gflops": flops / 1e9, "steps": training.steps,
+        "train_seconds": round(training.seconds, 3), "residual": exp.residual,
+        "extra_data": train_key(exp.extra_data)[6:] or "none",
+        "data_source": cfg.data.source, "data_size": cfg.data.size, "device": timing.device,
+        "weights": backbone_weights(model), "perceptual_loss": training.perceptual,
+        "lpips_weights": lpips_metric.status if lpips_metric else "n/a", "message": training.message,
+    }
+
+
+def _mark_finished(job: ExperimentJob, rows: list[dict]) -> None:
+    """Write ``result.json`` (a rerun reuses these rows) and drop the checkpoints: the weights are in model.pt."""
+    record = json.dumps({"fingerprint": job.fingerprint, "rows": rows}, default=float) + "\n"
+    atomic_write_text(job.folder / run_folder.RESULT_JSON, record)
+    ckpt.clear(job.checkpoint_dir)
 
 
 def inference_options(cfg: BenchConfig, device: torch.device) -> dict:
@@ -302,7 +379,7 @@ def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None
 
     cfg = prepared.cfg
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    atomic_write_text(prepared.run_dir / "results.csv", frame.to_csv(index=False))
+    atomic_write_text(prepared.run_dir / run_folder.RESULTS_CSV, frame.to_csv(index=False))
     meta = {
         "written": now(),
         "config_hash": config_hash(cfg),
@@ -319,7 +396,7 @@ def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None
                   + f"; eval.autocast={cfg.eval.autocast}, eval.compile={cfg.eval.compile}",
         "gflops": "torch.utils.flop_counter at data.size, batch 1 (1 multiply-add = 2 FLOPs)",
     }
-    atomic_write_text(prepared.run_dir / "results.json", json.dumps(meta, indent=2, default=str) + "\n")
+    atomic_write_text(prepared.run_dir / run_folder.RESULTS_JSON, json.dumps(meta, indent=2, default=str) + "\n")
 
 
 def _device_of(cfg: BenchConfig):

@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,10 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from relight_base.atomic import atomic_write_bytes, atomic_write_text
+from relight_base.errors import BenchError, ConfigError
+from bench.harness import checkpoint as ckpt
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
-from relight_base.errors import BenchError, ConfigError
 from bench.harness.losses import LossWeights, RelightingLoss
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,6 @@ class TrainResult:
 
     steps: int
     seconds: float
-    final_loss: float | None
     perceptual: str
     log: pd.DataFrame = field(repr=False)
 
@@ -118,6 +119,45 @@ def autocast_for(cfg: BenchConfig, device: torch.device):
     return torch.autocast("cuda", dtype=dtype)
 
 
+@dataclass
+class _TrainingRun:
+    """The moving parts of one training run, built once before the first step."""
+
+    cfg: BenchConfig
+    ctx: DistContext
+    model: nn.Module  # whose state is trained and saved
+    net: nn.Module  # what a step calls: ``model``, or its DistributedDataParallel wrapper
+    criterion: RelightingLoss
+    sampler: DistributedSampler
+    loader: Iterable[dict]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    batch: int  # images per step on this process
+    steps: int  # steps to take in all
+
+
+@dataclass
+class _Progress:
+    """How far training has got: what a checkpoint stores besides the states of the modules."""
+
+    step: int = 0  # optimisation steps taken
+    epoch: int = 0  # the pass over the data under way
+    position: int = 0  # batches of ``epoch`` already trained on
+    rows: list[dict] = field(default_factory=list)  # the training log so far
+    elapsed: float = 0.0  # seconds trained before this process started (a resumed run)
+
+
+@dataclass(frozen=True)
+class _Checkpoints:
+    """Where and how often rank 0 writes resumable checkpoints, and which of them may be resumed."""
+
+    folder: Path
+    fingerprint: str
+    every: int  # 0: never write one
+    keep: int
+
+
 def train_model(
     model: nn.Module,
     dataset,
@@ -136,17 +176,34 @@ def train_model(
     and writes one every ``train.checkpoint_every`` steps (rank 0).  Returns the per-step log (rank 0's
     losses). Raises :class:`NonFiniteLoss` on a NaN/inf loss.
     """
-    from bench.harness import checkpoint as ckpt
-    from datasets.dataset import make_loader
-
     if cfg.train.amp != "off" and ctx.device.type != "cuda":
         log.warning("train.amp=%s is for CUDA; training in float32 on %s", cfg.train.amp, ctx.device)
+    run = _build_run(model, dataset, cfg, seed, ctx)
+    saver = None
+    if checkpoint_dir is not None:
+        saver = _Checkpoints(checkpoint_dir, fingerprint, cfg.train.checkpoint_every, cfg.train.keep_checkpoints)
+    at = _resume(run, saver, desc)
+    model.train()
+    start = time.perf_counter() - at.elapsed
+    bar = tqdm(total=run.steps, initial=at.step, desc=desc, disable=not (progress and ctx.is_main),
+               dynamic_ncols=True, leave=False)
+    while at.step < run.steps:
+        _train_epoch(run, at, start, bar, saver)
+        at.epoch += 1
+        at.position = 0
+    bar.close()
+    return TrainResult(at.step, time.perf_counter() - start, run.criterion.perceptual_status, pd.DataFrame(at.rows))
+
+
+def _build_run(model: nn.Module, dataset, cfg: BenchConfig, seed: int, ctx: DistContext) -> _TrainingRun:
+    """Loss, sampler and loader, the DDP wrapper, optimizer, LR schedule and AMP scaler, in that order."""
+    from datasets.dataset import make_loader
+
     batch = per_rank_batch(cfg, ctx.world_size)
     steps = total_steps(cfg, len(dataset), ctx.world_size)
-    criterion = RelightingLoss(
-        LossWeights(cfg.loss.charbonnier, cfg.loss.ssim, cfg.loss.perceptual, cfg.loss.charbonnier_eps, cfg.loss.ssim_form),
-        vgg_pretrained=cfg.weights.perceptual,
-    ).to(ctx.device)
+    weights = LossWeights(cfg.loss.charbonnier, cfg.loss.ssim, cfg.loss.perceptual, cfg.loss.charbonnier_eps,
+                          cfg.loss.ssim_form)
+    criterion = RelightingLoss(weights, vgg_pretrained=cfg.weights.perceptual).to(ctx.device)
     sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     loader = make_loader(dataset, batch_size=batch, shuffle=False, workers=cfg.data.workers, seed=seed, sampler=sampler)
     net: nn.Module = model
@@ -155,79 +212,101 @@ def train_model(
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and ctx.device.type == "cuda")
-    rows: list[dict] = []
-    step, epoch, position, last, elapsed = 0, 0, 0, None, 0.0
-    resumed = ckpt.load_latest(checkpoint_dir, fingerprint) if checkpoint_dir is not None else None
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        scaler.load_state_dict(resumed["scaler"])
-        ckpt.set_rng_state(resumed["rng"])
-        step, epoch, position = resumed["step"], resumed["epoch"], resumed["position"]
-        rows, last, elapsed = list(resumed["rows"]), resumed["last"], resumed["elapsed"]
-        log.info("%s: resuming from step %d of %d", desc, step, steps)
-    model.train()
-    start = time.perf_counter() - elapsed
-    bar = tqdm(total=steps, initial=step, desc=desc, disable=not (progress and ctx.is_main), dynamic_ncols=True, leave=False)
-    every = cfg.train.checkpoint_every
-    while step < steps:
-        sampler.set_epoch(epoch)
-        for index, sample in enumerate(loader):
-            if index < position:  # resuming inside an epoch: these batches were already trained on
-                continue
-            if step >= steps:
-                break
-            rgb = sample["rgb"].to(ctx.device, non_blocking=True)
-            depth = sample["depth"].to(ctx.device, non_blocking=True)
-            target = sample["target"].to(ctx.device, non_blocking=True)
-            try:
-                with autocast_for(cfg, ctx.device):
-                    pred = net(rgb, depth)
-                loss, terms = criterion(pred.float(), target)
-            except torch.OutOfMemoryError as exc:
-                raise _out_of_memory(cfg, ctx, batch, step, exc) from None
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(
-                    f"non-finite loss at step {step + 1}: total {float(loss.detach())}, terms "
-                    + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
-                    + f"; lr {scheduler.get_last_lr()[0]:.3g}. Lower train.lr, or use train.amp=off"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            try:
-                scaler.scale(loss).backward()
-            except torch.OutOfMemoryError as exc:
-                raise _out_of_memory(cfg, ctx, batch, step, exc) from None
-            scaler.step(optimizer)
-            scaler.update()
-            lr = scheduler.get_last_lr()[0]
-            scheduler.step()
-            step += 1
-            last = float(loss.detach())
-            if step % cfg.train.log_every == 0 or step == steps:
-                rows.append({"step": step, "epoch": epoch, "lr": lr, "loss": last, **terms,
-                             "seconds": round(time.perf_counter() - start, 4)})
-            bar.set_postfix(loss=f"{last:.4f}", refresh=False)
-            bar.update(1)
-            position = index + 1
-            if checkpoint_dir is not None and ctx.is_main and every and step % every == 0 and step < steps:
-                ckpt.save_checkpoint(checkpoint_dir, {
-                    "fingerprint": fingerprint, "step": step, "epoch": epoch, "position": position,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": ckpt.rng_state(),
-                    "rows": rows, "last": last, "elapsed": time.perf_counter() - start,
-                }, keep=cfg.train.keep_checkpoints)
-        epoch += 1
-        position = 0
-    bar.close()
-    return TrainResult(step, time.perf_counter() - start, last, criterion.perceptual_status, pd.DataFrame(rows))
+    return _TrainingRun(cfg, ctx, model, net, criterion, sampler, loader, optimizer, scheduler, scaler, batch, steps)
 
 
-def _out_of_memory(cfg: BenchConfig, ctx: DistContext, batch: int, step: int, exc: BaseException) -> TrainingOutOfMemory:
+def _resume(run: _TrainingRun, saver: _Checkpoints | None, desc: str) -> _Progress:
+    """Restore the newest matching checkpoint into ``run`` (states and RNGs); a fresh start without one."""
+    resumed = ckpt.load_latest(saver.folder, saver.fingerprint) if saver is not None else None
+    if resumed is None:
+        return _Progress()
+    run.model.load_state_dict(resumed["model"])
+    run.optimizer.load_state_dict(resumed["optimizer"])
+    run.scheduler.load_state_dict(resumed["scheduler"])
+    run.scaler.load_state_dict(resumed["scaler"])
+    ckpt.set_rng_state(resumed["rng"])
+    at = _Progress(resumed["step"], resumed["epoch"], resumed["position"], list(resumed["rows"]), resumed["elapsed"])
+    log.info("%s: resuming from step %d of %d", desc, at.step, run.steps)
+    return at
+
+
+def _train_epoch(run: _TrainingRun, at: _Progress, start: float, bar: tqdm, saver: _Checkpoints | None) -> None:
+    """Train on the batches of epoch ``at.epoch`` from ``at.position`` on, until it ends or the steps run out."""
+    run.sampler.set_epoch(at.epoch)
+    for index, sample in enumerate(run.loader):
+        if index < at.position:  # resuming inside an epoch: these batches were already trained on
+            continue
+        if at.step >= run.steps:
+            break
+        loss, terms, lr = _train_step(run, sample, at.step)
+        at.step += 1
+        if at.step % run.cfg.train.log_every == 0 or at.step == run.steps:
+            at.rows.append({"step": at.step, "epoch": at.epoch, "lr": lr, "loss": loss, **terms,
+                            "seconds": round(time.perf_counter() - start, 4)})
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        bar.update(1)
+        at.position = index + 1
+        if saver is not None and run.ctx.is_main and saver.every and at.step % saver.every == 0 and at.step < run.steps:
+            _save_checkpoint(run, at, saver, elapsed=time.perf_counter() - start)
+
+
+def _train_step(run: _TrainingRun, sample: dict, step: int) -> tuple[float, dict[str, float], float]:
+    """One optimisation step on ``sample`` (``rgb``/``target``: (B,3,H,W), ``depth``: (B,1,H,W), floats in [0,1]).
+
+    ``step`` is the number of steps taken before this one.  Returns the loss, its terms and the
+    learning rate the step used.
+    """
+    rgb = sample["rgb"].to(run.ctx.device, non_blocking=True)
+    depth = sample["depth"].to(run.ctx.device, non_blocking=True)
+    target = sample["target"].to(run.ctx.device, non_blocking=True)
+    try:
+        with autocast_for(run.cfg, run.ctx.device):
+            pred = run.net(rgb, depth)
+        loss, terms = run.criterion(pred.float(), target)
+    except torch.OutOfMemoryError as exc:
+        raise _out_of_memory(run, step, exc) from None
+    _check_finite(loss, terms, step, run.scheduler)
+    run.optimizer.zero_grad(set_to_none=True)
+    try:
+        run.scaler.scale(loss).backward()
+    except torch.OutOfMemoryError as exc:
+        raise _out_of_memory(run, step, exc) from None
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    lr = run.scheduler.get_last_lr()[0]
+    run.scheduler.step()
+    return float(loss.detach()), terms, lr
+
+
+def _check_finite(loss: torch.Tensor, terms: dict[str, float], step: int,
+                  scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    """Raise :class:`NonFiniteLoss`, naming every loss term and the lr, when ``loss`` is NaN or infinite."""
+    if torch.isfinite(loss):
+        return
+    raise NonFiniteLoss(
+        f"non-finite loss at step {step + 1}: total {float(loss.detach())}, terms "
+        + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+        + f"; lr {scheduler.get_last_lr()[0]:.3g}. Lower train.lr, or use train.amp=off"
+    )
+
+
+def _save_checkpoint(run: _TrainingRun, at: _Progress, saver: _Checkpoints, elapsed: float) -> None:
+    """Everything :func:`_resume` restores, written as the checkpoint of step ``at.step``."""
+    ckpt.save_checkpoint(saver.folder, {
+        "fingerprint": saver.fingerprint, "step": at.step, "epoch": at.epoch, "position": at.position,
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "rng": ckpt.rng_state(),
+        "rows": at.rows, "elapsed": elapsed,
+    }, keep=saver.keep)
+
+
+def _out_of_memory(run: _TrainingRun, step: int, exc: BaseException) -> TrainingOutOfMemory:
+    """The message of an out-of-memory error at ``step``: the sizes that caused it and what to lower."""
+    cfg = run.cfg
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return TrainingOutOfMemory(
-        f"out of memory on {ctx.device} at training step {step + 1} with train.batch_size={cfg.train.batch_size} "
-        f"({batch} per process) at data.size={cfg.data.size} ({first}). Lower train.batch_size or data.size, "
+        f"out of memory on {run.ctx.device} at training step {step + 1} with train.batch_size={cfg.train.batch_size} "
+        f"({run.batch} per process) at data.size={cfg.data.size} ({first}). Lower train.batch_size or data.size, "
         f"use train.amp=bf16 on a GPU, or spread the batch over more GPUs with torchrun"
     )
 

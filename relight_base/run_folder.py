@@ -1,0 +1,70 @@
+"""The run folder's layout, defined once: ``bench run`` writes it, ``bench predict``/``export`` and the reporter read it.
+
+``<out>/<name>/`` of one ``bench run``::
+
+    config.yaml                   the resolved config (defaults filled in, overrides applied)
+    data.json                     where the data came from and what each split holds
+    results.csv                   one row per experiment x seed x split
+    results.json                  companion: metric conventions and provenance
+    .lock                         held by the running `bench run` (see bench.harness.lock)
+    <experiment>/
+        submission.zip            `bench export`'s NTIRE 2021 submission (default place)
+        seed<k>/
+            experiment.yaml       this experiment's resolved settings
+            model.pt              trained weights (state dict of the wrapped model)
+            train_log.csv         loss terms and lr per step
+            metrics_<split>.csv   per-image PSNR, SSIM, LPIPS, MPS
+            predictions/<split>/ImageNNN.png
+            checkpoints/          resumable training state while it runs (step_NNNNNNNN.pt)
+            result.json           written last: the experiment finished (its rows and config fingerprint)
+    report.html, tables/, figures/   `bench report`'s output (by default into the run folder)
+
+Every path is built by the functions below from the run folder, so a reader and the
+writer can never disagree on a name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONFIG_YAML = "config.yaml"
+DATA_JSON = "data.json"
+RESULTS_CSV = "results.csv"
+RESULTS_JSON = "results.json"
+LOCK_FILE = ".lock"
+REPORT_HTML = "report.html"
+TABLES_DIR = "tables"
+FIGURES_DIR = "figures"
+
+SUBMISSION_ZIP = "submission.zip"
+EXPERIMENT_YAML = "experiment.yaml"
+MODEL_WEIGHTS = "model.pt"
+TRAIN_LOG_CSV = "train_log.csv"
+RESULT_JSON = "result.json"
+CHECKPOINTS_DIR = "checkpoints"
+PREDICTIONS_DIR = "predictions"
+
+
+def experiment_dir(run_dir: Path, experiment: str, seed: int) -> Path:
+    """``<run>/<experiment>/seed<k>/``: everything one experiment with one seed wrote."""
+    return Path(run_dir) / experiment / f"seed{seed}"
+
+
+def metrics_csv(exp_dir: Path, split: str) -> Path:
+    """``<experiment dir>/metrics_<split>.csv``: one row of metrics per image of ``split``."""
+    return Path(exp_dir) / f"metrics_{split}.csv"
+
+
+def predictions_dir(exp_dir: Path, split: str) -> Path:
+    """``<experiment dir>/predictions/<split>/``: one predicted PNG per scene."""
+    return Path(exp_dir) / PREDICTIONS_DIR / split
+
+
+def prediction_png(predictions: Path, scene_id: str) -> Path:
+    """``<predictions dir>/<scene_id>.png`` (``scene_id`` such as ``Image042``): one scene's prediction."""
+    return Path(predictions) / f"{scene_id}.png"
+
+
+def submission_zip(run_dir: Path, experiment: str) -> Path:
+    """``<run>/<experiment>/submission.zip``: where ``bench export`` writes by default."""
+    return Path(run_dir) / experiment / SUBMISSION_ZIP
