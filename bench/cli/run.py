@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.cli.arguments import add_command, add_config_args
 from bench.cli.exit_codes import EXIT_FAILED_EXPERIMENT, EXIT_OK
+from relight_base.run_folder import RESULTS_CSV
 
 _DESCRIPTION = (
     "Prepare the data (generating the built-in synthetic data if needed), validate every split, "
@@ -44,9 +45,9 @@ def execute(args: argparse.Namespace) -> int:
     if outcome.results.empty:  # a non-zero rank under torchrun
         return EXIT_OK
     print(format_results(outcome.results))
-    print(f"\nresults: {outcome.run_dir / 'results.csv'}  (data: {cfg.data.source}, {cfg.data.size} px, {outcome.data_root})")
+    print(f"\nresults: {outcome.run_dir / RESULTS_CSV}  (data: {cfg.data.source}, {cfg.data.size} px, {outcome.data_root})")
     print(f"report:  {render_report([outcome.run_dir], load_scenes=validation_scenes)}")
     if outcome.failed:
-        print(f"failed: {', '.join(outcome.failed)} (see the message column of results.csv)", file=sys.stderr)
+        print(f"failed: {', '.join(outcome.failed)} (see the message column of {RESULTS_CSV})", file=sys.stderr)
         return EXIT_FAILED_EXPERIMENT
     return EXIT_OK

@@ -654,7 +654,8 @@ def _describe(hint: Any) -> str:
         return "a list of mappings" if item == "a mapping" else f"a list of {item}"
     if origin is Literal:
         return "one of " + ", ".join(map(repr, typing.get_args(hint)))
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, "a mapping" if origin is dict else str(hint))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    return names.get(hint, "a mapping" if origin is dict else str(hint))
 
 
 def _strip_optional(hint: Any) -> Any:

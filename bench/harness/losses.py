@@ -16,7 +16,7 @@ from pytorch_msssim import ssim as _ssim
 from torch import nn
 from torchvision.models.vgg import cfgs as _vgg_cfgs, make_layers
 
-from models.normalization import IMAGENET_MEAN, IMAGENET_STD
+from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.weights import Pretrained, WeightsChoice, load_into, load_state_dict, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class VGGPerceptualLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         both = torch.cat([pred, target], dim=0)
-        feats = self.features((both - self.mean) / self.std)
+        feats = self.features(normalize(both, self.mean, self.std))
         fp, ft = feats.chunk(2, dim=0)
         return F.l1_loss(fp, ft.detach())
 
