@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torchvision.models import alexnet
 from torchvision.models.vgg import cfgs, make_layers
 
@@ -64,17 +65,25 @@ def test_lpips_missing_weights_reports_nan():
     assert torch.isnan(scores["mps"]).all() and torch.isfinite(scores["ssim"]).all()
 
 
-def test_lpips_with_a_test_trunk_from_torch_home():
+def test_lpips_with_a_test_trunk_from_torch_home_equals_the_lpips_package(monkeypatch):
+    """Our LPIPS, its trunk read from TORCH_HOME, against the lpips package's own network built on the same trunk."""
+    import lpips
+
     save_random_trunk("alexnet")
     metric = LPIPSMetric("auto")
     assert metric.available and "alexnet-owt-7be5be79.pth" in metric.status
+    saved = torch.load(torch_hub_checkpoints() / "alexnet-owt-7be5be79.pth")
+    trunk = alexnet(weights=None)
+    trunk.features.load_state_dict({k.removeprefix("features."): v for k, v in saved.items()})
+    monkeypatch.setattr(lpips.pretrained_networks.tv, "alexnet", lambda *args, **kwargs: trunk)
+    reference = lpips.LPIPS(net="alex", verbose=False).eval()  # its v0.1 linear layers, our trunk
     gen = torch.Generator().manual_seed(1)
     x, y = torch.rand(2, 3, 32, 32, generator=gen), torch.rand(2, 3, 32, 32, generator=gen)
+    with torch.no_grad():
+        expected = reference(x, y, normalize=True).flatten()  # normalize: [0,1] inputs
+    assert (expected > 0.01).all()
+    torch.testing.assert_close(metric(x, y), expected, atol=1e-6, rtol=1e-4)
     assert torch.allclose(metric(x, x), torch.zeros(2), atol=1e-6)
-    assert (metric(x, y) > 0).all()
-    # the trunk really came from the file: conv1 weights equal the saved ones
-    saved = torch.load(torch_hub_checkpoints() / "alexnet-owt-7be5be79.pth")
-    assert torch.equal(metric.model.net.slice1[0].weight, saved["features.0.weight"])
 
 
 def test_score_batch_clamps_predictions():
@@ -83,28 +92,80 @@ def test_score_batch_clamps_predictions():
     assert math.isinf(scores["psnr"][0].item())
 
 
+def _charbonnier_by_hand(x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(torch.sqrt((x.double() - y.double()) ** 2 + 1e-3**2).mean())
+
+
+def _neg_ssim_by_hand(x: torch.Tensor, y: torch.Tensor) -> float:
+    from pytorch_msssim import ssim as reference
+
+    return -float(reference(x, y, data_range=1.0, size_average=True))
+
+
+def _vgg19_conv3_3_l1_by_hand(x: torch.Tensor, y: torch.Tensor) -> float:
+    """The saved VGG19 checkpoint's conv1_1 ... conv3_3 (+ ReLU) written out with F.conv2d; L1 of the activations."""
+    state = torch.load(torch_hub_checkpoints() / "vgg19-dcbb9e9d.pth")
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def features(image: torch.Tensor) -> torch.Tensor:
+        h = ((image - mean) / std).double()
+        for stage in ((0, 2), (5, 7), (10, 12, 14)):  # torchvision indices of the convolutions; 2x2 pools between
+            if stage[0] != 0:
+                h = F.max_pool2d(h, 2)
+            for i in stage:
+                h = F.relu(F.conv2d(h, state[f"features.{i}.weight"].double(), state[f"features.{i}.bias"].double(),
+                                    padding=1))
+        return h
+
+    return float((features(x) - features(y)).abs().mean())
+
+
+def test_default_loss_weights_are_the_papers():
+    """1 * Charbonnier + 1.1 * (-SSIM) + 0.1 * perceptual (paper eq. 4), in the loss and in the config."""
+    from bench.harness.config import parse_config
+
+    weights = LossWeights()
+    assert (weights.charbonnier, weights.ssim, weights.perceptual) == (1.0, 1.1, 0.1)
+    assert (weights.charbonnier_eps, weights.ssim_form) == (1e-3, "neg")
+    loss = parse_config("experiments: [{name: a, model: identity}]").loss
+    assert (loss.charbonnier, loss.ssim, loss.perceptual, loss.charbonnier_eps, loss.ssim_form) == (1.0, 1.1, 0.1, 1e-3, "neg")
+
+
 def test_relighting_loss_drops_perceptual_without_vgg():
     loss = RelightingLoss(LossWeights(), vgg_pretrained="auto")
     assert loss.perceptual is None and loss.perceptual_status.startswith("dropped")
-    x = torch.rand(1, 3, 16, 16)
-    total, terms = loss(x, x)
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.rand(1, 3, 16, 16, generator=gen), torch.rand(1, 3, 16, 16, generator=gen)
+    total, terms = loss(x, y)
     assert set(terms) == {"charbonnier", "ssim"}
-    assert float(total) == pytest.approx(1.0 * 1e-3 + 1.1 * -1.0, abs=1e-5)
+    cha, neg_ssim = _charbonnier_by_hand(x, y), _neg_ssim_by_hand(x, y)
+    assert terms["charbonnier"] == pytest.approx(cha, rel=1e-5) and terms["ssim"] == pytest.approx(neg_ssim, rel=1e-5)
+    assert float(total) == pytest.approx(1.0 * cha + 1.1 * neg_ssim, rel=1e-5)
 
 
-def test_relighting_loss_with_vgg_from_torch_home():
+def test_relighting_loss_with_vgg_from_torch_home_weighs_each_term():
+    """Default weights, a random VGG19 saved in TORCH_HOME: the total is the by-hand weighted sum of by-hand terms."""
     save_random_trunk("vgg19")
-    loss = RelightingLoss(LossWeights(perceptual=0.1), vgg_pretrained="auto")
+    path = torch_hub_checkpoints() / "vgg19-dcbb9e9d.pth"
+    trunk = torch.load(path)
+    torch.save({k: v * 3 if k.endswith("weight") else v for k, v in trunk.items()}, path)  # larger activations
+    loss = RelightingLoss(LossWeights(), vgg_pretrained="auto")
     assert loss.perceptual is not None and "vgg19-dcbb9e9d.pth" in loss.perceptual_status
     gen = torch.Generator().manual_seed(2)
     x, y = torch.rand(1, 3, 16, 16, generator=gen), torch.rand(1, 3, 16, 16, generator=gen)
     _, same = loss(x, x)
-    _, diff = loss(x, y)
-    assert same["perceptual"] == pytest.approx(0.0, abs=1e-7) and diff["perceptual"] > 0
+    assert same["perceptual"] == pytest.approx(0.0, abs=1e-7)
     pred = x.clone().requires_grad_(True)
-    total, _ = loss(pred, y)
+    total, terms = loss(pred, y)
     total.backward()
     assert pred.grad is not None and all(p.grad is None for p in loss.perceptual.parameters())
+    total = float(total.detach())
+    cha, neg_ssim, perceptual = _charbonnier_by_hand(x, y), _neg_ssim_by_hand(x, y), _vgg19_conv3_3_l1_by_hand(x, y)
+    assert perceptual > 0.1, "a perceptual term large enough for its weight to show in the total"
+    assert terms == pytest.approx({"charbonnier": cha, "ssim": neg_ssim, "perceptual": perceptual}, rel=1e-4)
+    assert total == pytest.approx(1.0 * cha + 1.1 * neg_ssim + 0.1 * perceptual, rel=1e-5)
+    assert (total - cha - 1.1 * neg_ssim) / perceptual == pytest.approx(0.1, rel=1e-3)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 11, 11), (2, 3, 37, 50), (3, 1, 64, 20)])

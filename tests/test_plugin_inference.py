@@ -5,9 +5,13 @@ from __future__ import annotations
 import textwrap
 import zipfile
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+import torch.nn.functional as F
 import yaml
 from PIL import Image
 
@@ -63,35 +67,84 @@ def test_plugin_adapter_trains_and_appears_in_the_report(plugin_run):
     assert ">tiny<" in (run_dir / "report.html").read_text()
 
 
-def test_predict_relights_any_size_with_npy_or_16bit_png(plugin_run, tmp_path, capsys):
+def _read_png(path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.array(img.convert("RGB"))
+
+
+def _vidit_depth(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=True).item()["normalized_depth"]
+
+
+def _relight_by_hand(run_dir: Path, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """The saved ``model.pt`` of experiment tiny run directly: relu(rgb + conv(relu(conv([rgb, depth])))).
+
+    rgb: (H,W,3) uint8, depth: (H,W) float in [0,1]; returns (H,W,3) uint8, rounded as a PNG stores it.
+    """
+    state = torch.load(run_dir / "tiny" / "seed0" / "model.pt")
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].double() / 255
+    d = torch.from_numpy(depth)[None, None].double()
+    w = {k: v.double() for k, v in state.items()}
+    hidden = F.relu(F.conv2d(torch.cat([x, d], 1), w["adapter.body.0.weight"], w["adapter.body.0.bias"], padding=1))
+    out = torch.relu(x + F.conv2d(hidden, w["adapter.body.2.weight"], w["adapter.body.2.bias"], padding=1))
+    return (out[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _max_level_difference(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+def test_predict_pixels_equal_a_direct_forward_of_the_saved_model(plugin_run, tmp_path):
+    """Native 40x40 (trained at 32): a VIDIT .npy depth and a 16-bit PNG depth (/ 65535), each within 1 level."""
     root, run_dir = plugin_run
     image = root / "data" / "track1_test" / "Image005.png"
-    depth = root / "data" / "track1_test" / "Image005.npy"
-    out = tmp_path / "relit.png"
-    assert main(["predict", str(run_dir), "--experiment", "tiny", "--image", str(image), "--depth", str(depth),
-                 "--out", str(out)]) == 0
-    with Image.open(out) as img:
-        assert img.size == (40, 40) and img.mode == "RGB"
+    npy = root / "data" / "track1_test" / "Image005.npy"
     depth16 = tmp_path / "depth16.png"
-    Image.fromarray((np.linspace(0, 65535, 40 * 40).reshape(40, 40)).astype(np.uint16)).save(depth16)
-    assert main(["predict", str(run_dir), "--experiment", "tiny", "--image", str(image), "--depth", str(depth16),
-                 "--out", str(tmp_path / "relit16.png")]) == 0
+    ramp = np.linspace(0, 65535, 40 * 40).reshape(40, 40).astype(np.uint16)
+    Image.fromarray(ramp).save(depth16)
+    rgb = _read_png(image)
+    written = {}
+    for depth_file, depth in ((npy, _vidit_depth(npy)), (depth16, ramp.astype(np.float64) / 65535)):
+        out = tmp_path / f"relit_{depth_file.suffix[1:]}.png"
+        assert main(["predict", str(run_dir), "--experiment", "tiny", "--image", str(image), "--depth", str(depth_file),
+                     "--out", str(out)]) == 0
+        with Image.open(out) as img:
+            assert img.mode == "RGB"
+        written[depth_file.suffix] = _read_png(out)
+        expected = _relight_by_hand(run_dir, rgb, depth)
+        assert written[depth_file.suffix].shape == expected.shape == (40, 40, 3)
+        assert _max_level_difference(written[depth_file.suffix], expected) <= 1, depth_file.name
+        assert _max_level_difference(expected, rgb) > 1, "the model changes the image (the check is not vacuous)"
+    assert _max_level_difference(written[".npy"], written[".png"]) > 1, "the depth map reaches the output"
+
+
+def test_predict_refuses_a_depth_of_another_size(plugin_run, tmp_path, capsys):
+    root, run_dir = plugin_run
+    image = root / "data" / "track1_test" / "Image005.png"
     bad = tmp_path / "small.png"
     Image.fromarray(np.zeros((8, 8), np.uint16)).save(bad)
     assert main(["predict", str(run_dir), "--experiment", "tiny", "--image", str(image), "--depth", str(bad),
                  "--out", str(tmp_path / "x.png")]) == 2
     assert "depth is 8x8" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_export_writes_the_ntire_submission(plugin_run):
-    _, run_dir = plugin_run
+    """One PNG per test scene at native size, pixels equal to the saved model run by hand; the challenge's readme."""
+    root, run_dir = plugin_run
     assert main(["export", str(run_dir), "--experiment", "tiny"]) == 0
     with zipfile.ZipFile(run_dir / "tiny" / "submission.zip") as archive:
         names = sorted(archive.namelist())
         assert names == ["Image005.png", "Image006.png", "readme.txt"]
         readme = archive.read("readme.txt").decode()
-        with archive.open("Image005.png") as png, Image.open(png) as img:
-            assert img.size == (40, 40), "exported at the test input's native size"
+        for scene in ("Image005", "Image006"):
+            with archive.open(f"{scene}.png") as png:
+                exported = _read_png(png)
+            test_dir = root / "data" / "track1_test"
+            expected = _relight_by_hand(run_dir, _read_png(test_dir / f"{scene}.png"),
+                                        _vidit_depth(test_dir / f"{scene}.npy"))
+            assert exported.shape == (40, 40, 3), "exported at the test input's native size"
+            assert _max_level_difference(exported, expected) <= 1, scene
     assert "Runtime per image [s] :" in readme and "CPU[1] / GPU[0] : 1" in readme
     assert "Extra Data [1] / No Extra Data [0] : 1" in readme
 

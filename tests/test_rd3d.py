@@ -74,12 +74,12 @@ def test_encoder_uses_torchvision_resnet50_keys(meta_model):
 def test_padding_to_multiple_of_32_then_crop(model):
     model.eval()
     torch.manual_seed(2)
-    rgb, depth = torch.rand(1, 3, 48, 80), torch.rand(1, 1, 48, 80)
+    rgb, depth = torch.rand(1, 3, 40, 24), torch.rand(1, 1, 40, 24)
     with torch.no_grad():
         out = model(rgb, depth)
-        padded = model(F.pad(rgb, (0, 16, 0, 16), mode="replicate"), F.pad(depth, (0, 16, 0, 16), mode="replicate"))
-    assert padded.shape == (1, 3, 64, 96)
-    torch.testing.assert_close(out, padded[..., :48, :80])
+        padded = model(F.pad(rgb, (0, 8, 0, 24), mode="replicate"), F.pad(depth, (0, 8, 0, 24), mode="replicate"))
+    assert padded.shape == (1, 3, 64, 32)
+    torch.testing.assert_close(out, padded[..., :40, :24])
 
 
 def test_clip_is_normalised_rgb_then_replicated_depth():

@@ -162,6 +162,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow
 def test_report_in_headless_chromium(tiny_run, tmp_path):
     browser = _chromium()
     if browser is None:

@@ -19,6 +19,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.slow  # real `bench run` subprocesses, killed and rerun: about a minute
+
 SLOW_PLUGIN = textwrap.dedent('''
     """A tiny fusion net whose forward sleeps, so a test can kill training between steps."""
     import time
