@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torchvision.models import alexnet
 from torchvision.models.vgg import cfgs, make_layers
 
-from bench.harness.losses import LossWeights, RelightingLoss, charbonnier_loss, ssim_loss
+from bench.harness.config import LossConfig
+from bench.harness.losses import RelightingLoss, charbonnier_loss, ssim_loss
 from bench.harness.metrics import LPIPSMetric, mps, psnr, score_batch, ssim
 from models.weights import torch_hub_checkpoints
 
@@ -125,7 +126,7 @@ def test_default_loss_weights_are_the_papers():
     """1 * Charbonnier + 1.1 * (-SSIM) + 0.1 * perceptual (paper eq. 4), in the loss and in the config."""
     from bench.harness.config import parse_config
 
-    weights = LossWeights()
+    weights = RelightingLoss(vgg_pretrained=False).w
     assert (weights.charbonnier, weights.ssim, weights.perceptual) == (1.0, 1.1, 0.1)
     assert (weights.charbonnier_eps, weights.ssim_form) == (1e-3, "neg")
     loss = parse_config("experiments: [{name: a, model: identity}]").loss
@@ -133,7 +134,7 @@ def test_default_loss_weights_are_the_papers():
 
 
 def test_relighting_loss_drops_perceptual_without_vgg():
-    loss = RelightingLoss(LossWeights(), vgg_pretrained="auto")
+    loss = RelightingLoss(LossConfig(), vgg_pretrained="auto")
     assert loss.perceptual is None and loss.perceptual_status.startswith("dropped")
     gen = torch.Generator().manual_seed(4)
     x, y = torch.rand(1, 3, 16, 16, generator=gen), torch.rand(1, 3, 16, 16, generator=gen)
@@ -150,7 +151,7 @@ def test_relighting_loss_with_vgg_from_torch_home_weighs_each_term():
     path = torch_hub_checkpoints() / "vgg19-dcbb9e9d.pth"
     trunk = torch.load(path)
     torch.save({k: v * 3 if k.endswith("weight") else v for k, v in trunk.items()}, path)  # larger activations
-    loss = RelightingLoss(LossWeights(), vgg_pretrained="auto")
+    loss = RelightingLoss(LossConfig(), vgg_pretrained="auto")
     assert loss.perceptual is not None and "vgg19-dcbb9e9d.pth" in loss.perceptual_status
     gen = torch.Generator().manual_seed(2)
     x, y = torch.rand(1, 3, 16, 16, generator=gen), torch.rand(1, 3, 16, 16, generator=gen)

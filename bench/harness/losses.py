@@ -8,7 +8,6 @@ output is not clamped for the loss, so gradients flow everywhere).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +15,7 @@ from pytorch_msssim import ssim as _ssim
 from torch import nn
 from torchvision.models.vgg import cfgs as _vgg_cfgs, make_layers
 
+from bench.harness.config import LossConfig
 from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.weights import Pretrained, WeightsChoice, load_into, load_state_dict, resolve_weights
 
@@ -71,15 +71,6 @@ class VGGPerceptualLoss(nn.Module):
         return F.l1_loss(fp, ft.detach())
 
 
-@dataclass(frozen=True)
-class LossWeights:
-    charbonnier: float = 1.0
-    ssim: float = 1.1
-    perceptual: float = 0.1
-    charbonnier_eps: float = 1e-3
-    ssim_form: str = "neg"
-
-
 class RelightingLoss(nn.Module):
     """``l1 * charbonnier + l2 * ssim_loss + l3 * perceptual`` (paper eq. 4).
 
@@ -87,8 +78,10 @@ class RelightingLoss(nn.Module):
     random VGG); :attr:`perceptual_status` says what happened and is recorded with the results.
     """
 
-    def __init__(self, weights: LossWeights = LossWeights(), vgg_pretrained: Pretrained = "auto"):
+    def __init__(self, weights: LossConfig | None = None, vgg_pretrained: Pretrained = "auto"):
+        """``weights``: the config's ``loss`` section (default: the paper's 1, 1.1, 0.1, eps 1e-3, -SSIM)."""
         super().__init__()
+        weights = weights if weights is not None else LossConfig()
         self.w = weights
         self.perceptual: VGGPerceptualLoss | None = None
         if weights.perceptual > 0:

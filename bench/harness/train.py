@@ -33,7 +33,7 @@ from relight_base.errors import BenchError, ConfigError
 from bench.harness import checkpoint as ckpt
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
-from bench.harness.losses import LossWeights, RelightingLoss
+from bench.harness.losses import RelightingLoss
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +201,7 @@ def _build_run(model: nn.Module, dataset, cfg: BenchConfig, seed: int, ctx: Dist
 
     batch = per_rank_batch(cfg, ctx.world_size)
     steps = total_steps(cfg, len(dataset), ctx.world_size)
-    weights = LossWeights(cfg.loss.charbonnier, cfg.loss.ssim, cfg.loss.perceptual, cfg.loss.charbonnier_eps,
-                          cfg.loss.ssim_form)
-    criterion = RelightingLoss(weights, vgg_pretrained=cfg.weights.perceptual).to(ctx.device)
+    criterion = RelightingLoss(cfg.loss, vgg_pretrained=cfg.weights.perceptual).to(ctx.device)
     sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     loader = make_loader(dataset, batch_size=batch, shuffle=False, workers=cfg.data.workers, seed=seed, sampler=sampler)
     net: nn.Module = model

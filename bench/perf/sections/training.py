@@ -15,7 +15,7 @@ from torch import nn
 
 from bench.harness.config import parse_config
 from bench.harness.distributed import DistContext
-from bench.harness.losses import LossWeights, RelightingLoss
+from bench.harness.losses import RelightingLoss
 from bench.harness.modeling import RelightingModel
 from bench.harness.timing import synchronize
 from bench.harness.train import make_optimizer, make_scheduler, train_model
@@ -63,8 +63,7 @@ def _train_config(o: PerfOptions, steps: int):
 
 def bare_training_loop(model: nn.Module, batches: list[Batch], cfg, device: torch.device) -> None:
     """The minimal loop: forward, the harness's loss, backward, the harness's optimizer and schedule."""
-    criterion = RelightingLoss(LossWeights(cfg.loss.charbonnier, cfg.loss.ssim, cfg.loss.perceptual,
-                                           cfg.loss.charbonnier_eps, cfg.loss.ssim_form), vgg_pretrained=False).to(device)
+    criterion = RelightingLoss(cfg.loss, vgg_pretrained=False).to(device)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, len(batches))
     model.train()
