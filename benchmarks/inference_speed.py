@@ -21,12 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 import bench  # noqa: E402
 from bench.perf.fast_inference import prepare_for_inference  # noqa: E402
 from bench.perf.measure import interleaved  # noqa: E402
+from bench.perf.report import PerfOptions  # noqa: E402
 from bench.harness.timing import percentile  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="mbnet,atst,danet,rd3d,pgar", help="comma-separated model names")
+    parser.add_argument("--models", default=",".join(PerfOptions().models),
+                        help="comma-separated model names (default: the perf suite's, MBNet and its four peers)")
     parser.add_argument("--size", type=int, default=256, help="square input side (default 256)")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
