@@ -33,6 +33,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Choose a writable output folder.") from exc
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp creates 0600; a published report must be readable
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()
@@ -55,6 +56,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path, "wb") as handle:
         handle.write(data)
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

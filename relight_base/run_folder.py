@@ -6,6 +6,8 @@
     data.json                     where the data came from and what each split holds
     results.csv                   one row per experiment x seed x split
     results.json                  companion: metric conventions and provenance
+    timing.csv                    the timing phase's raw rounds: one row per (round, model), seconds
+    timing.json                   the timing phase: id, device, threads, size, rounds, warm-up, order rule
     .lock                         held by the running `bench run` (see bench.harness.lock)
     <experiment>/
         submission.zip            `bench export`'s NTIRE 2021 submission (default place)
@@ -31,6 +33,8 @@ CONFIG_YAML = "config.yaml"
 DATA_JSON = "data.json"
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
+TIMING_CSV = "timing.csv"
+TIMING_JSON = "timing.json"
 LOCK_FILE = ".lock"
 REPORT_HTML = "report.html"
 TABLES_DIR = "tables"

@@ -47,7 +47,7 @@ def plugin_run(tmp_path_factory):
     cfg = {"name": "plug", "plugins": ["tiny_plugin_module"],
            "data": {"source": "synthetic", "root": str(root / "data"), "size": 32,
                     "synthetic": {"train": 3, "val": 2, "test": 2, "size": 40}},
-           "train": {"steps": 3, "batch_size": 2}, "eval": {"timing_runs": 1, "timing_warmup": 0},
+           "train": {"steps": 3, "batch_size": 2}, "eval": {"timing_rounds": 1, "timing_warmup": 0},
            "experiments": [{"name": "tiny", "model": "tiny_plugin_fusion", "extra_data": True, "residual": True,
                             "model_args": {"width": 4}}]}
     (root / "c.yaml").write_text(yaml.safe_dump(cfg))

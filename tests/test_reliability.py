@@ -128,7 +128,7 @@ def test_non_finite_loss_fails_one_experiment_and_the_others_run(tmp_path, capsy
            "data": {"source": "synthetic", "root": str(tmp_path / "data"), "size": 16,
                     "synthetic": {"train": 2, "val": 1, "test": 1, "size": 16}},
            "train": {"steps": 3, "batch_size": 2, "checkpoint_every": 1}, "loss": {"perceptual": 0},
-           "eval": {"timing_runs": 1, "timing_warmup": 0},
+           "eval": {"timing_rounds": 1, "timing_warmup": 0},
            "experiments": [{"name": "broken", "model": "nan_after_first_step"}, {"name": "identity", "model": "identity"}]}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     code = main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs"), "--no-progress"])

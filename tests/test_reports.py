@@ -138,7 +138,7 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tinyrun")
     cfg = {"name": "tiny", "data": {"source": "synthetic", "root": str(root / "data"), "size": 32,
                                     "synthetic": {"train": 2, "val": 2, "test": 2, "size": 32}},
-           "train": {"steps": 1, "batch_size": 2}, "eval": {"timing_runs": 1, "timing_warmup": 0},
+           "train": {"steps": 1, "batch_size": 2}, "eval": {"timing_rounds": 1, "timing_warmup": 0},
            "experiments": [{"name": "identity", "model": "identity"}, {"name": "tinyref", "model": "identity", "extra_data": True}]}
     (root / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(root / "c.yaml"), "--out", str(root / "runs"), "--no-progress"]) == 0

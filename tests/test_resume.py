@@ -57,7 +57,7 @@ def workspace(tmp_path_factory):
            "data": {"source": "synthetic", "root": str(root / "data"), "size": 16,
                     "synthetic": {"train": 3, "val": 2, "test": 1, "size": 16}},
            "train": {"steps": STEPS, "batch_size": 2, "checkpoint_every": 1, "keep_checkpoints": 2, "lr": 0.01},
-           "eval": {"timing_runs": 1, "timing_warmup": 0, "splits": ["val"]},
+           "eval": {"timing_rounds": 1, "timing_warmup": 0, "splits": ["val"]},
            "experiments": [{"name": "slow", "model": "slow_fusion", "extra_data": True, "residual": True}]}
     (root / "c.yaml").write_text(yaml.safe_dump(cfg))
     return root

@@ -47,7 +47,7 @@ def tiny_config(tmp_path, experiments, plugins=(), **data):
         "data": {"source": "synthetic", "root": str(tmp_path / "data"), "size": 32,
                  "synthetic": {"train": 3, "val": 2, "test": 2, "seed": 0, "size": 32}, **data},
         "train": {"steps": 2, "batch_size": 2},
-        "eval": {"timing_runs": 1, "timing_warmup": 0},
+        "eval": {"timing_rounds": 1, "timing_warmup": 0},
         "experiments": experiments,
     }
     path = tmp_path / "c.yaml"

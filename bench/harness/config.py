@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import logging
 import re
 import types
 import typing
@@ -24,6 +25,8 @@ from typing import Any, Callable, Literal, Optional, Union
 import yaml
 
 from relight_base.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- schema
 
@@ -65,8 +68,8 @@ class SyntheticConfig:
     """The built-in procedural dataset written in VIDIT's formats (used when ``data.source: synthetic``)."""
 
     train: int = field(default=24, metadata=_meta("training scenes", minimum=1))
-    val: int = field(default=6, metadata=_meta("validation scenes", minimum=1))
-    test: int = field(default=6, metadata=_meta("test scenes", minimum=1))
+    val: int = field(default=24, metadata=_meta("validation scenes (intervals over images need more than a handful)", minimum=1))
+    test: int = field(default=24, metadata=_meta("test scenes", minimum=1))
     seed: int = field(default=0, metadata=_meta("random seed of the scene generator", minimum=0))
     size: int = field(default=256, metadata=_meta("rendered image side length in pixels", minimum=8))
 
@@ -139,12 +142,42 @@ class EvalConfig:
     splits: list[Literal["val", "test"]] = field(default_factory=lambda: ["val", "test"], metadata=_meta("splits to score"))
     batch_size: int = field(default=4, metadata=_meta("images per evaluation batch", minimum=1))
     save_predictions: bool = field(default=True, metadata=_meta("write predicted PNGs"))
-    timing_runs: int = field(default=5, metadata=_meta("timed forward passes per model (median and p90 reported)", minimum=1))
-    timing_warmup: int = field(default=1, metadata=_meta("untimed warm-up passes", minimum=0))
+    timing_rounds: int = field(default=5, metadata=_meta(
+        "rounds of the timing phase after training: each round runs every model once, in an order that rotates", minimum=1))
+    timing_runs: Optional[int] = field(default=None, metadata=_meta(
+        "deprecated name of timing_rounds (a value here is used as timing_rounds, with a warning)", minimum=1))
+    timing_warmup: int = field(default=1, metadata=_meta("untimed warm-up passes per model before the rounds", minimum=0))
+    timing_size: Optional[int] = field(default=None, metadata=_meta(
+        "side length of the timing input (GFLOPs are counted at it too); null: data.size (the paper's tables: 1024)",
+        minimum=11))
+    timing_threads: Optional[int] = field(default=None, metadata=_meta(
+        "CPU threads pinned for the timing phase; null: torch's current count (recorded either way)", minimum=1))
+    quantize: bool = field(default=True, metadata=_meta(
+        "score the prediction rounded to 8 bits, exactly as the PNG written to predictions/ (as NTIRE 2021 scored "
+        "the submitted PNGs); false: score the clamped float prediction"))
+    ssim: Literal["gaussian", "uniform7"] = field(default="gaussian", metadata=_meta(
+        "SSIM convention: gaussian (pytorch-msssim: 11-tap Gaussian, sigma 1.5) or uniform7 (scikit-image's default: "
+        "7x7 uniform window, sample covariance, on the 8-bit image); MPS uses the one chosen"))
     autocast: Literal["off", "bf16", "fp16"] = field(
         default="off", metadata=_meta("evaluate and time in CUDA mixed precision: off, bf16 or fp16 (ignored on CPU)")
     )
     compile: bool = field(default=False, metadata=_meta("torch.compile the inference model (slow first call)"))
+
+
+@dataclass
+class ReportConfig:
+    """How the report compares rows: which rows the paired differences are taken against, and the bootstrap."""
+
+    table1_reference: Optional[str] = field(default="baseline", metadata=_meta(
+        "experiment the Table 1 (ablation) rows are compared with (paired differences per image); null: none"))
+    table2_reference: Optional[str] = field(default="mbnet", metadata=_meta(
+        "experiment the Table 2 rows are compared with; null: none"))
+    floor_reference: Optional[str] = field(default="identity", metadata=_meta(
+        "the do-nothing row every trained row is also compared with; null: none"))
+    confidence: float = field(default=0.95, metadata=_meta("confidence level of every interval", positive=True))
+    bootstrap_resamples: int = field(default=2000, metadata=_meta("bootstrap resamples per interval", minimum=100))
+    bootstrap_seed: int = field(default=0, metadata=_meta(
+        "random_state of the bootstrap, so the same results give the same report", minimum=0))
 
 
 @dataclass
@@ -170,6 +203,7 @@ class BenchConfig:
     loss: LossConfig = field(default_factory=LossConfig, metadata=_meta("loss weights"))
     weights: WeightsConfig = field(default_factory=WeightsConfig, metadata=_meta("pretrained weights"))
     eval: EvalConfig = field(default_factory=EvalConfig, metadata=_meta("evaluation and timing"))
+    report: ReportConfig = field(default_factory=ReportConfig, metadata=_meta("comparisons and intervals in the report"))
     experiments: list[ExperimentConfig] = field(default_factory=list, metadata=_meta("experiments to run"))
     seeds: list[int] = field(default_factory=lambda: [0], metadata=_meta("seeds; every experiment runs once per seed"))
     plugins: list[str] = field(default_factory=list, metadata=_meta("Python modules to import so their adapters register"))
@@ -511,7 +545,23 @@ def _check_semantics(cfg: BenchConfig, problems: _Problems) -> None:
         problems.add(("experiments",), "experiments: at least one experiment is needed")
     if not cfg.seeds:
         problems.add(("seeds",), "seeds: at least one seed is needed")
+    repeated = sorted({seed for seed in cfg.seeds if cfg.seeds.count(seed) > 1})
+    if repeated:
+        problems.add(("seeds",), f"seeds: {', '.join(map(str, repeated))} repeated; each seed must appear once "
+                                 "(a repeated seed would count the same run twice in every interval)")
+    if not 0.5 <= cfg.report.confidence < 1.0:
+        problems.add(("report", "confidence"), f"report.confidence: expected a level in [0.5, 1), got {cfg.report.confidence!r}")
+    _migrate_timing_runs(cfg)
     _check_experiments(cfg.experiments, problems)
+
+
+def _migrate_timing_runs(cfg: BenchConfig) -> None:
+    """``eval.timing_runs`` (the old name) becomes ``eval.timing_rounds``, with a warning."""
+    if cfg.eval.timing_runs is not None:
+        log.warning("eval.timing_runs is deprecated: it now means eval.timing_rounds (rounds of the interleaved "
+                    "timing phase); using eval.timing_rounds=%d. Rename the key to silence this.", cfg.eval.timing_runs)
+        cfg.eval.timing_rounds = cfg.eval.timing_runs
+        cfg.eval.timing_runs = None
 
 
 def _check_experiments(experiments: list[ExperimentConfig], problems: _Problems) -> None:

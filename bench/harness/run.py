@@ -323,7 +323,7 @@ def _evaluate_and_time(job: ExperimentJob, model: nn.Module, training: TrainingO
     size = (cfg.data.size, cfg.data.size)
     model.eval()
     fast = prepare_for_inference(model, **inference_options(cfg, ctx.device))  # what timing and evaluation use
-    timing = time_forward(fast, size, ctx.device, runs=cfg.eval.timing_runs, warmup=cfg.eval.timing_warmup,
+    timing = time_forward(fast, size, ctx.device, runs=cfg.eval.timing_rounds, warmup=cfg.eval.timing_warmup,
                           channels_last=True)
     base = _result_row_base(job, model, training, timing, count_flops(model, size), lpips_metric)
     rows = []
