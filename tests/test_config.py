@@ -146,3 +146,20 @@ def test_schema_help_lists_every_key_with_help():
     for key in ("name", "data.source", "data.root", "data.size", "data.input", "data.target", "data.synthetic.seed",
                 "train.steps", "train.batch_size", "experiments[].extra_data", "experiments[].residual", "seeds", "plugins"):
         assert key in keys and keys[key][2], key
+
+
+def test_a_repeated_seed_is_an_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"seeds: 3 repeated"):
+        parse_config(MINIMAL, overrides=["seeds=[1, 3, 3]"])
+
+
+def test_timing_runs_migrates_to_timing_rounds(caplog):
+    with caplog.at_level("WARNING"):
+        cfg = parse_config(MINIMAL, overrides=["eval.timing_runs=7"])
+    assert cfg.eval.timing_rounds == 7 and cfg.eval.timing_runs is None
+    assert "eval.timing_runs is deprecated" in caplog.text
+
+
+def test_report_confidence_outside_0_5_to_1_is_an_error():
+    with pytest.raises(ConfigError, match=r"report.confidence: expected a level in \[0.5, 1\)"):
+        parse_config(MINIMAL, overrides=["report.confidence=1.5"])
