@@ -1,5 +1,6 @@
-"""Every malformed input a user can give, in one table: exit status 2, a message naming the file or key
-and what was expected, no traceback, no partial results.  docs/bad_inputs.md lists the same cases."""
+"""Every malformed input a user can give, in one table per command (`bench run`, `bench score`): exit status 2,
+a message naming the file or key and what was expected, no traceback, no partial results.  docs/bad_inputs.md
+lists the same cases."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import yaml
 from PIL import Image
 
 from bench.cli import main
-from datasets.io import write_depth_npy
+from datasets.io import write_depth_npy, write_rgba_png
 from datasets.synthetic import SyntheticSpec, generate
 
 TRAIN_IN = Path("track1_train/input")
@@ -97,7 +98,71 @@ def test_grey_8bit_png_is_accepted(pristine, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
 
 
+# --- `bench score PRED_DIR GT_DIR` ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def score_folders(tmp_path) -> tuple[Path, Path]:
+    """``pred/`` and ``gt/`` with Image300..302: 16x16 RGB predictions, VIDIT-style RGBA ground truth (alpha 255)."""
+    rng = np.random.default_rng(0)
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir(), gt.mkdir()
+    for scene in ("Image300", "Image301", "Image302"):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(pred / f"{scene}.png")
+        write_rgba_png(gt / f"{scene}.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    return pred, gt
+
+
+def _see_through_alpha(path: Path) -> None:
+    rgba = np.full((16, 16, 4), 255, np.uint8)
+    rgba[:2, :3, 3] = 128
+    Image.fromarray(rgba, mode="RGBA").save(path)
+
+
+def _shrink_all(folder: Path, side: int) -> None:
+    for path in folder.glob("*.png"):
+        Image.new("RGB", (side, side)).save(path)
+
+
+# case id -> (what to break, expected message fragment); each function gets (tmp_path, pred_dir, gt_dir) and returns
+# the extra CLI arguments.
+SCORE_CASES = {
+    "score_missing_folder": (lambda t, p, g: _none(shutil.rmtree(p)), "prediction folder"),
+    "score_empty_folder": (lambda t, p, g: _none([f.unlink() for f in p.iterdir()]), "no prediction images found"),
+    "score_missing_counterpart": (lambda t, p, g: _none((g / "Image301.png").unlink()),
+                                  "its ground truth " + "{gt}/Image301.png is missing"),
+    "score_duplicate_scene": (lambda t, p, g: _none(shutil.copy(p / "Image300.png", p / "Image300.PNG")),
+                              "appears twice"),
+    "score_corrupt_png": (lambda t, p, g: _none((p / "Image300.png").write_bytes(b"\x89PNG garbage")), "Image300.png"),
+    "score_truncated_png": (lambda t, p, g: _none(_truncate(g / "Image301.png")), "Image301.png"),
+    "score_16bit_png": (lambda t, p, g: _none(_write_16bit_grey(p / "Image302.png")), "16-bit"),
+    "score_transparent_alpha": (lambda t, p, g: _none(_see_through_alpha(g / "Image300.png")),
+                                "alpha channel is not opaque"),
+    "score_size_mismatch": (lambda t, p, g: _none(Image.new("RGB", (20, 16)).save(g / "Image302.png")),
+                            "pass --size S"),
+    "score_too_small": (lambda t, p, g: _none(_shrink_all(p, 8), _shrink_all(g, 8)), "too small for the gaussian SSIM"),
+    "score_bad_size": (lambda t, p, g: ["--size", "0"], "--size: expected a positive number"),
+    "score_out_is_folder": (lambda t, p, g: ["--out", str(t)], "--out"),
+    "score_unwritable_out": (lambda t, p, g: _none((t / "blocked").write_text("a file"))
+                             + ["--out", str(t / "blocked" / "s.csv")], "--out: cannot write"),
+    "score_lpips_required": (lambda t, p, g: ["--lpips", "true"], "--lpips"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCORE_CASES))
+def test_bad_score_input_is_answered(case, score_folders, tmp_path, capsys):
+    pred, gt = score_folders
+    breaker, expected = SCORE_CASES[case]
+    extra = breaker(tmp_path, pred, gt)
+    code = main(["score", str(pred), str(gt), "--out", str(tmp_path / "s.csv"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected.format(gt=gt) in err, err
+    assert "Traceback" not in err
+    assert not list(tmp_path.rglob("*.csv")), "no partial scores"
+
+
 def test_docs_table_lists_every_case():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md").read_text()
-    for case in CASES:
+    for case in [*CASES, *SCORE_CASES]:
         assert f"`{case}`" in doc, case

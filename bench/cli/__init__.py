@@ -16,14 +16,14 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from bench.cli import config, data, export, models, perf, predict, report, run
+from bench.cli import config, data, export, models, perf, predict, report, run, score
 from bench.cli.arguments import HELP_FORMATTER, show_help
 from bench.cli.exit_codes import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED
 from relight_base.errors import BenchError
 
 __all__ = ["main", "make_parser"]
 
-COMMANDS = (run, report, predict, export, models, data, perf, config)  # in the order `--help` lists them
+COMMANDS = (run, report, score, predict, export, models, data, perf, config)  # in the order `--help` lists them
 
 _DESCRIPTION = """\
 relight-bench: train, evaluate and compare RGB-D fusion networks on depth-guided

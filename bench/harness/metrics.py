@@ -1,15 +1,23 @@
 """Image-quality metrics of the NTIRE 2021 relighting challenge: PSNR, SSIM, LPIPS and MPS.
 
-Conventions (written into every results file, see :data:`CONVENTIONS`):
+Conventions (written into every results file, see :func:`conventions`):
 
 * predictions are clamped to [0,1] before scoring; images are ``(B,3,H,W)`` float in [0,1];
+  by default (``eval.quantize``) the caller first rounds them to 8 bits exactly as the PNG written to
+  ``predictions/`` (:mod:`bench.harness.evaluate`), so the scores are those of the written files;
 * PSNR: per image, data_range 1, ``10 log10(1 / MSE)`` over all pixels and channels, then averaged;
-* SSIM: pytorch-msssim's definition (11-tap Gaussian window sigma 1.5, on RGB, data_range 1), per image,
-  computed in one stacked depthwise pass (:func:`ssim`, tested equal to ``pytorch_msssim.ssim``);
+* SSIM, one of two conventions (``eval.ssim``):
+
+  - ``gaussian``: pytorch-msssim's definition (11-tap Gaussian window sigma 1.5, on RGB, data_range 1),
+    per image, computed in one stacked depthwise pass (:func:`ssim`, tested equal to ``pytorch_msssim.ssim``);
+  - ``uniform7``: scikit-image's ``structural_similarity`` default on the 8-bit image (7x7 uniform
+    window, sample covariance, data_range 255, border crop, channel mean) (:func:`ssim_uniform7`,
+    tested equal to scikit-image);
+
 * LPIPS: lpips v0.1 with the AlexNet trunk, inputs mapped to [-1,1]; needs torchvision's ImageNet
   AlexNet weights on disk, otherwise LPIPS and MPS are reported missing (NaN, with the reason) and
   never computed on a random trunk;
-* MPS = 0.5 * (SSIM + 1 - LPIPS), the challenge's ranking score.
+* MPS = 0.5 * (SSIM + 1 - LPIPS), the challenge's ranking score, with whichever SSIM was chosen.
 """
 
 from __future__ import annotations
@@ -26,14 +34,43 @@ from models.weights import Pretrained, WeightsChoice, load_state_dict, resolve_w
 
 log = logging.getLogger(__name__)
 
-CONVENTIONS = {
-    "clamp": "predictions clamped to [0,1] before scoring",
-    "psnr": "per image, data_range 1, 10*log10(1/MSE) over pixels and RGB channels, then averaged",
-    "ssim": "pytorch-msssim's SSIM (11-tap Gaussian window sigma 1.5, no padding, K1 0.01, K2 0.03), RGB, data_range 1, "
-            "per image then averaged; computed by bench.harness.metrics.ssim, tested equal to pytorch_msssim.ssim",
-    "lpips": "lpips v0.1, AlexNet trunk (torchvision ImageNet weights), inputs scaled to [-1,1]",
-    "mps": "0.5 * (SSIM + 1 - LPIPS)",
+SSIM_KINDS = ("gaussian", "uniform7")
+
+_SSIM_WORDS = {
+    "gaussian": "pytorch-msssim's SSIM (11-tap Gaussian window sigma 1.5, no padding, K1 0.01, K2 0.03), RGB, "
+                "data_range 1, per image then averaged; computed by bench.harness.metrics.ssim, tested equal to "
+                "pytorch_msssim.ssim",
+    "uniform7": "scikit-image's structural_similarity default on the 8-bit RGB image (7x7 uniform window, sample "
+                "covariance N/(N-1), K1 0.01, K2 0.03, data_range 255, mean over the map after a 3-pixel border "
+                "crop, then over channels), per image then averaged; computed by "
+                "bench.harness.metrics.ssim_uniform7, tested equal to skimage.metrics.structural_similarity",
 }
+
+
+def check_ssim_kind(ssim_kind: str, key: str = "eval.ssim") -> str:
+    """``ssim_kind`` if it names a known SSIM convention, else a :class:`ConfigError` naming ``key``."""
+    if ssim_kind not in SSIM_KINDS:
+        raise ConfigError(f"{key}: unknown SSIM convention {ssim_kind!r}; expected one of {', '.join(SSIM_KINDS)}")
+    return ssim_kind
+
+
+def conventions(quantize: bool, ssim_kind: str) -> dict[str, str]:
+    """How the metrics were computed, in words (``results.json``'s ``metric_conventions``, the report)."""
+    check_ssim_kind(ssim_kind)
+    rounding = ("predictions rounded to 8 bits (round(255 * clamp(x, 0, 1))) exactly as the PNGs written to "
+                "predictions/, then divided by 255, before every metric (the challenge scored the submitted PNGs)"
+                if quantize else "predictions scored as clamped floats, not rounded to 8 bits")
+    return {
+        "clamp": "predictions clamped to [0,1] before scoring",
+        "quantize": rounding,
+        "psnr": "per image, data_range 1, 10*log10(1/MSE) over pixels and RGB channels, then averaged",
+        "ssim": _SSIM_WORDS[ssim_kind],
+        "lpips": "lpips v0.1, AlexNet trunk (torchvision ImageNet weights), inputs scaled to [-1,1]",
+        "mps": f"0.5 * (SSIM + 1 - LPIPS), with the {ssim_kind} SSIM",
+    }
+
+
+CONVENTIONS = conventions(True, "gaussian")  # the defaults; prefer conventions(quantize, ssim_kind)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -86,6 +123,32 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (luminance * contrast_structure).flatten(2).mean(dim=-1).mean(dim=1)
 
 
+UNIFORM_WINDOW = 7
+
+
+def ssim_uniform7(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM ``(B,)`` as ``skimage.metrics.structural_similarity`` computes it on 8-bit RGB by default.
+
+    ``pred``, ``target``: ``(B,C,H,W)`` in [0,1] (sides >= 7 px), rounded to 8-bit levels 0..255 first.
+    7x7 uniform window, sample covariance (N/(N-1), N = 49), K1 0.01, K2 0.03, data_range 255; the map is
+    averaged over the valid region of the window (a stride-1 box mean without padding: exactly scikit-image's
+    map after its 3-pixel border crop, so its padding never enters), then over channels.  Computed in float64
+    (float32 on Apple MPS, which lacks it).
+    """
+    k = UNIFORM_WINDOW
+    if min(pred.shape[-2:]) < k:
+        raise ValueError(f"uniform7 SSIM needs images of at least {k}x{k} pixels, got {tuple(pred.shape[-2:])}")
+    dtype = torch.float32 if pred.device.type == "mps" else torch.float64
+    x, y = ((t.detach().to(dtype).clamp(0.0, 1.0) * 255.0).round() for t in (pred, target))
+    mu_x, mu_y, xx, yy, xy = (F.avg_pool2d(m, kernel_size=k, stride=1) for m in (x, y, x * x, y * y, x * y))
+    cov_norm = k * k / (k * k - 1.0)
+    var_x, var_y, cov_xy = (cov_norm * (xx - mu_x * mu_x), cov_norm * (yy - mu_y * mu_y),
+                            cov_norm * (xy - mu_x * mu_y))
+    c1, c2 = (SSIM_K1 * 255.0) ** 2, (SSIM_K2 * 255.0) ** 2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.flatten(2).mean(dim=-1).mean(dim=1).float()
+
+
 def mps(ssim_value: float | torch.Tensor, lpips_value: float | torch.Tensor) -> float | torch.Tensor:
     """The challenge's Mean Perceptual Score: ``0.5 * (ssim + 1 - lpips)``."""
     return 0.5 * (ssim_value + 1.0 - lpips_value)
@@ -95,11 +158,12 @@ class LPIPSMetric:
     """LPIPS v0.1 (AlexNet trunk) with the trunk's ImageNet weights taken from local disk only.
 
     ``available`` is False (and :meth:`__call__` returns NaNs) when the AlexNet weights are missing;
-    ``status`` says why.  A trunk ``state_dict`` path may be given for tests and offline machines.
+    ``status`` says why.  A trunk ``state_dict`` path may be given for tests and offline machines.  ``key`` is
+    the setting errors name (the config key, or a command-line flag).
     """
 
-    def __init__(self, pretrained: Pretrained = "auto", device: torch.device | str = "cpu"):
-        choice = resolve_weights("alexnet", pretrained, key="weights.lpips",
+    def __init__(self, pretrained: Pretrained = "auto", device: torch.device | str = "cpu", key: str = "weights.lpips"):
+        choice = resolve_weights("alexnet", pretrained, key=key,
                                  fallback="LPIPS and MPS will be reported as n/a (never computed with a random AlexNet)")
         self.choice: WeightsChoice = choice
         self.model = None
@@ -109,15 +173,15 @@ class LPIPSMetric:
         model = _untrained_lpips()
         trunk = load_state_dict(choice.path)
         mapped = {}
-        for key, value in trunk.items():  # torchvision "features.<i>.*" -> lpips "net.slice<k>.<i>.*"
-            if key.startswith("features."):
-                _, index, rest = key.split(".", 2)
+        for name, value in trunk.items():  # torchvision "features.<i>.*" -> lpips "net.slice<k>.<i>.*"
+            if name.startswith("features."):
+                _, index, rest = name.split(".", 2)
                 mapped[_lpips_slice(int(index)) + rest] = value
         own = model.state_dict()
         trunk_keys = [k for k in own if k.startswith("net.")]
         missing = [k for k in trunk_keys if k not in mapped]
         if missing:
-            raise ConfigError(f"weights.lpips: {choice.path} is not a torchvision AlexNet checkpoint (lacks {missing[:3]})")
+            raise ConfigError(f"{key}: {choice.path} is not a torchvision AlexNet checkpoint (lacks {missing[:3]})")
         model.load_state_dict({**own, **{k: mapped[k] for k in trunk_keys}})
         self._install(model, device)
         self.status = f"AlexNet trunk from {choice.path}"
@@ -167,11 +231,17 @@ def _lpips_slice(index: int) -> str:
     raise ValueError(f"AlexNet feature index {index} is outside lpips's trunk")
 
 
-def score_batch(pred: torch.Tensor, target: torch.Tensor, lpips_metric: LPIPSMetric | None = None) -> dict[str, torch.Tensor]:
-    """All metrics for a batch: dict of ``(B,)`` tensors ``psnr, ssim, lpips, mps`` (pred clamped first)."""
+def score_batch(pred: torch.Tensor, target: torch.Tensor, lpips_metric: LPIPSMetric | None = None, *,
+                ssim_kind: str = "gaussian") -> dict[str, torch.Tensor]:
+    """All metrics for a batch: dict of ``(B,)`` CPU tensors ``psnr, ssim, lpips, mps`` (pred clamped first).
+
+    ``pred``, ``target``: ``(B,3,H,W)`` in [0,1]; ``ssim_kind`` is one of :data:`SSIM_KINDS` and is also the
+    SSIM inside MPS.  Rounding to 8 bits, when wanted, is the caller's (it must match the written PNGs).
+    """
+    ssim_of = {"gaussian": ssim, "uniform7": ssim_uniform7}[check_ssim_kind(ssim_kind)]
     pred = pred.detach().float().clamp(0.0, 1.0)
     target = target.detach().float()
-    out = {"psnr": psnr(pred, target).cpu(), "ssim": ssim(pred, target).cpu()}
+    out = {"psnr": psnr(pred, target).cpu(), "ssim": ssim_of(pred, target).cpu()}
     lp = lpips_metric(pred, target) if lpips_metric is not None else torch.full((pred.shape[0],), math.nan)
     out["lpips"] = lp
     out["mps"] = mps(out["ssim"], lp)
