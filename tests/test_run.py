@@ -128,3 +128,96 @@ def test_two_step_mbnet_run(tmp_path, capsys):
     assert list(log["step"]) == [1, 2] and log["loss"].notna().all()
     state = torch.load(run_dir / "mbnet" / "seed0" / "model.pt")
     assert any(k.startswith("adapter.rgb_encoder.") for k in state)
+
+
+def _two_conv_config(tmp_path, monkeypatch, **eval_settings):
+    """Three experiments (two of the one-conv plugin, the identity), two seeds, ``eval`` overrides."""
+    (tmp_path / "run_test_plugin.py").write_text(ONE_CONV_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tiny_config(tmp_path, [{"name": "conv", "model": "run_test_one_conv"},
+                                  {"name": "conv_res", "model": "run_test_one_conv", "residual": True},
+                                  {"name": "identity", "model": "identity"}], plugins=["run_test_plugin"])
+    cfg = yaml.safe_load(path.read_text())
+    cfg["seeds"] = [0, 1]
+    cfg["eval"].update(eval_settings)
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _run(path: Path, tmp_path: Path, *overrides: str):
+    from bench.harness.config import load_config
+    from bench.harness.run import run_benchmark
+
+    return run_benchmark(load_config(path, list(overrides)), tmp_path / "runs", progress=False)
+
+
+def test_one_timing_phase_times_every_experiment_in_rotating_rounds(tmp_path, monkeypatch):
+    """timing.csv holds rounds x models calls, each model in each position; results.csv's times are their summary."""
+    path = _two_conv_config(tmp_path, monkeypatch, timing_rounds=3, timing_warmup=1, timing_size=24,
+                            timing_threads=1)
+    _run(path, tmp_path)
+    run_dir = tmp_path / "runs" / "tiny"
+    timing = pd.read_csv(run_dir / "timing.csv")
+    meta = json.loads((run_dir / "timing.json").read_text())
+    names = ["conv", "conv_res", "identity"]
+    assert len(timing) == 3 * 3 and meta["timed"] == names and meta["skipped"] == {}
+    assert (meta["rounds"], meta["warmup"], meta["size"], meta["threads"], meta["order"]) == (3, 1, 24, 1, "rotating")
+    assert set(timing["phase"]) == {meta["phase"]} and set(timing["seed"]) == {0}, "the first seed is timed"
+    for name in names:
+        assert sorted(timing.loc[timing.experiment == name, "position"]) == [0, 1, 2]
+    for _, one_round in timing.groupby("round"):
+        assert sorted(one_round["experiment"]) == names
+    results = pd.read_csv(run_dir / "results.csv")
+    assert len(results) == 3 * 2 * 2 and set(results["timing_phase"]) == {meta["phase"]}
+    for name in names:
+        seconds = timing.loc[timing.experiment == name, "seconds"].to_numpy()
+        rows = results[results.experiment == name]
+        assert len(rows) == 4, "both seeds and both splits carry the experiment's timing"
+        np.testing.assert_allclose(rows["time_per_image_s"], np.median(seconds), rtol=1e-9)
+        np.testing.assert_allclose(rows["time_p90_s"], np.percentile(seconds, 90), rtol=1e-9)
+        np.testing.assert_allclose(rows["time_q1_s"], np.percentile(seconds, 25), rtol=1e-9)
+        np.testing.assert_allclose(rows["time_q3_s"], np.percentile(seconds, 75), rtol=1e-9)
+    conv = results[results.experiment == "conv"].iloc[0]
+    assert conv.gflops == pytest.approx(2 * (3 * 24 * 24) * (4 * 9) / 1e9), "GFLOPs at the timing size"
+    assert (conv.timing_size, conv.timing_threads) == (24, 1)
+    assert meta["phase"] in json.loads((run_dir / "results.json").read_text())["timing"]
+
+
+def _refuse_training(monkeypatch):
+    import bench.harness.train as train
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a rerun with other scoring or timing settings must not train")
+    monkeypatch.setattr(train, "train_model", no_training)
+
+
+def test_changing_scoring_or_timing_settings_trains_nothing(tmp_path, monkeypatch, caplog):
+    """eval.ssim=uniform7 rescores every model.pt (SSIM changes, PSNR stays); other timing rounds only re-time."""
+    path = _two_conv_config(tmp_path, monkeypatch, timing_rounds=2)
+    _run(path, tmp_path)
+    run_dir = tmp_path / "runs" / "tiny"
+    first = pd.read_csv(run_dir / "results.csv")
+    first_phase = json.loads((run_dir / "timing.json").read_text())["phase"]
+    weights = (run_dir / "conv" / "seed1" / "model.pt").read_bytes()
+    _refuse_training(monkeypatch)
+
+    with caplog.at_level("INFO", logger="bench.harness.run"):
+        _run(path, tmp_path, "eval.ssim=uniform7")
+    assert caplog.text.count("rescoring its model.pt (no training)") == 3 * 2
+    rescored = pd.read_csv(run_dir / "results.csv")
+    np.testing.assert_allclose(rescored["psnr"], first["psnr"], rtol=1e-6)
+    assert (np.abs(rescored["ssim"] - first["ssim"]) > 1e-4).all(), "the SSIM convention changed every value"
+    per_image = pd.read_csv(run_dir / "conv" / "seed1" / "metrics_val.csv")
+    row = rescored.query("experiment == 'conv' and seed == 1 and split == 'val'").iloc[0]
+    assert per_image["ssim"].mean() == pytest.approx(row.ssim) and row.steps == 2
+    assert "uniform7" in json.loads((run_dir / "results.json").read_text())["metric_conventions"]["mps"]
+    assert (run_dir / "conv" / "seed1" / "model.pt").read_bytes() == weights
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="bench.harness.run"):
+        _run(path, tmp_path, "eval.ssim=uniform7", "eval.timing_rounds=4")
+    assert caplog.text.count("reusing its results") == 3 * 2 and "rescoring" not in caplog.text
+    retimed = pd.read_csv(run_dir / "results.csv")
+    pd.testing.assert_series_equal(retimed["ssim"], rescored["ssim"])
+    assert len(pd.read_csv(run_dir / "timing.csv")) == 4 * 3
+    assert set(retimed["timing_phase"]) == {json.loads((run_dir / "timing.json").read_text())["phase"]} != {first_phase}

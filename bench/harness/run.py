@@ -1,9 +1,15 @@
-"""``python -m bench run``: every experiment x seed of a config, trained, evaluated and timed.
+"""``python -m bench run``: every experiment x seed of a config, trained and scored, then timed in one phase.
 
 The run folder ``<out>/<name>/`` is laid out as :mod:`relight_base.run_folder` draws it: the
-resolved config, the data summary, ``results.csv`` with its companion ``results.json``, and one
-folder per experiment and seed (weights, training log, per-image metrics, predictions, checkpoints).
-A rerun reuses finished experiments of the same config and resumes unfinished ones.
+resolved config, the data summary, ``results.csv`` with its companion ``results.json``, the timing
+phase's ``timing.csv`` and ``timing.json``, and one folder per experiment and seed (weights, training
+log, per-image metrics, predictions, checkpoints).
+
+A rerun reuses finished experiments whose training settings are unchanged (:func:`experiment_fingerprint`
+leaves out ``eval``, ``report`` and ``weights.lpips``) and resumes unfinished ones.  A finished experiment
+whose scoring settings changed (:func:`scoring_fingerprint`) is rescored from its ``model.pt`` without
+training.  The timing phase (:mod:`bench.harness.timing_phase`) runs on every run, after all experiments,
+so changing timing settings never touches an experiment.
 
 Every file is written atomically.  Under ``torchrun`` every rank trains and
 rank 0 alone prepares data, evaluates, times and writes.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,13 +39,19 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from bench.harness.timing_phase import TimingPhase
+
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = [
     "experiment", "model", "seed", "split", "status", "psnr", "ssim", "lpips", "mps",
-    "time_per_image_s", "time_p90_s", "params_m", "gflops", "steps", "train_seconds", "residual", "extra_data",
+    "time_per_image_s", "time_p90_s", "time_q1_s", "time_q3_s", "timing_phase", "timing_size", "timing_threads",
+    "params_m", "gflops", "steps", "train_seconds", "residual", "extra_data",
     "data_source", "data_size", "device", "weights", "perceptual_loss", "lpips_weights", "message",
 ]
+UNTIMED = {"time_per_image_s": math.nan, "time_p90_s": math.nan, "time_q1_s": math.nan, "time_q3_s": math.nan,
+           "timing_phase": "", "timing_size": math.nan, "timing_threads": math.nan}  # until the timing phase
+SCORING_KEYS = ("splits", "save_predictions", "quantize", "ssim", "autocast", "compile")  # eval keys that set scores
 
 
 @dataclass
@@ -133,7 +146,7 @@ class RunOutcome:
 
 
 def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True, restart: bool = False) -> RunOutcome:
-    """Prepare, then train, evaluate and time every experiment x seed; write the run folder.
+    """Prepare, train and evaluate every experiment x seed, time them in one phase; write the run folder.
 
     Rerunning the same command continues: finished experiments (same config fingerprint) are reused,
     unfinished ones resume from their newest checkpoint; ``restart`` starts every experiment over.
@@ -172,18 +185,43 @@ def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool, resta
             rows.extend(new_rows)
             if ctx.is_main:
                 write_results(prepared, rows, lpips_metric)
+    if ctx.is_main:
+        rows = _time_and_write(prepared, rows, ctx, lpips_metric)
     return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(rows, columns=RESULT_COLUMNS), failed)
 
 
+def _time_and_write(prepared: PreparedRun, rows: list[dict], ctx: DistContext, lpips_metric) -> list[dict]:
+    """The run's one timing phase (rank 0): every experiment's time columns, then every results file."""
+    from bench.harness.timing_phase import apply_timing, time_run, write_timing_files
+
+    cfg = prepared.cfg
+    phase = time_run(cfg, prepared.run_dir, rows, ctx.device, inference_options(cfg, ctx.device))
+    timed = apply_timing(rows, phase)
+    write_timing_files(prepared.run_dir, phase)
+    write_results(prepared, timed, lpips_metric, phase)
+    return timed
+
+
 def experiment_fingerprint(cfg: BenchConfig, exp: ExperimentConfig, seed: int) -> str:
-    """A hash of everything that decides one experiment's results (not the other experiments, not I/O settings)."""
+    """A hash of everything that decides one experiment's trained weights.
+
+    Not the other experiments, not I/O settings, and not how the model is scored or timed afterwards:
+    the ``eval`` and ``report`` sections and ``weights.lpips`` are left out (see :func:`scoring_fingerprint`).
+    """
     settings = to_dict(cfg)
-    for key in ("name", "experiments", "seeds"):
+    for key in ("name", "experiments", "seeds", "eval", "report"):
         settings.pop(key)
     for key in ("checkpoint_every", "keep_checkpoints"):
         settings["train"].pop(key)
     settings["data"].pop("workers")
+    settings["weights"].pop("lpips")
     return config_hash({"settings": settings, "experiment": to_dict(exp), "seed": seed})
+
+
+def scoring_fingerprint(cfg: BenchConfig) -> str:
+    """A hash of the settings that decide a trained model's scores: :data:`SCORING_KEYS` of ``eval``, ``weights.lpips``."""
+    scoring = {key: getattr(cfg.eval, key) for key in SCORING_KEYS}
+    return config_hash({"eval": scoring, "lpips": cfg.weights.lpips})
 
 
 @dataclass(frozen=True)
@@ -195,6 +233,7 @@ class ExperimentJob:
     seed: int
     ctx: DistContext
     fingerprint: str  # experiment_fingerprint(...): finished results and checkpoints of another one are not reused
+    scoring: str  # scoring_fingerprint(cfg): finished results of another one are rescored from model.pt
 
     @property
     def cfg(self) -> BenchConfig:
@@ -227,14 +266,23 @@ class TrainingOutcome:
 
 def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext,
                    lpips_metric, *, progress: bool, restart: bool = False) -> list[dict]:
-    """Train (or reuse), evaluate and time one experiment with one seed; rank 0 returns its result rows."""
+    """Train (or reuse, or rescore) and evaluate one experiment with one seed; rank 0 returns its result rows.
+
+    The rows' time columns are empty here: the run's timing phase fills them after every experiment.
+    """
     from bench.harness.modeling import build_model
     from bench.harness.train import seed_everything
 
-    job = ExperimentJob(prepared, exp, seed, ctx, experiment_fingerprint(prepared.cfg, exp, seed))
-    finished = _finished_rows(job, restart)
+    job = ExperimentJob(prepared, exp, seed, ctx, experiment_fingerprint(prepared.cfg, exp, seed),
+                        scoring_fingerprint(prepared.cfg))
+    finished = _finished_record(job, restart)
     if finished is not None:
-        return finished if ctx.is_main else []
+        if not ctx.is_main:
+            return []
+        if finished.get("scoring") == job.scoring:
+            log.info("experiment %s: finished earlier with the same config; reusing its results", job.label)
+            return finished["rows"]
+        return _rescore(job, finished["rows"], lpips_metric, progress)
     if ctx.is_main:
         _discard_stale_state(job, restart)
     ctx.barrier()
@@ -245,14 +293,18 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     if not ctx.is_main:
         return []
     _save_training(job, model, training)
-    rows = _evaluate_and_time(job, model, training, lpips_metric, progress)
+    rows = _evaluate(job, model, _result_row_base(job, model, training, lpips_metric), lpips_metric, progress)
     if training.status == "done":
         _mark_finished(job, rows)
     return rows
 
 
-def _finished_rows(job: ExperimentJob, restart: bool) -> list[dict] | None:
-    """Rows of a finished experiment with the same fingerprint, or None (then it runs)."""
+def _finished_record(job: ExperimentJob, restart: bool) -> dict | None:
+    """The ``result.json`` of a finished experiment with the same training fingerprint, or None (then it runs).
+
+    Every rank decides alike from the files.  One whose scoring settings changed counts as finished only
+    while its ``model.pt`` is there to rescore.
+    """
     done = job.folder / run_folder.RESULT_JSON
     if restart or not done.is_file():
         return None
@@ -263,8 +315,26 @@ def _finished_rows(job: ExperimentJob, restart: bool) -> list[dict] | None:
     if stored.get("fingerprint") != job.fingerprint:
         log.warning("experiment %s: its config changed since it finished; running it again from scratch", job.label)
         return None
-    log.info("experiment %s: finished earlier with the same config; reusing its results", job.label)
-    return stored["rows"]
+    if stored.get("scoring") != job.scoring and not (job.folder / run_folder.MODEL_WEIGHTS).is_file():
+        log.warning("experiment %s: its scoring settings changed and its %s is gone; running it again from scratch",
+                    job.label, run_folder.MODEL_WEIGHTS)
+        return None
+    return stored
+
+
+def _rescore(job: ExperimentJob, stored_rows: list[dict], lpips_metric, progress: bool) -> list[dict]:
+    """Score a finished experiment's ``model.pt`` again under the current scoring settings (rank 0; no training)."""
+    from bench.harness.evaluate import METRICS
+    from bench.harness.inference import load_trained
+
+    log.info("experiment %s: finished earlier with the same training settings but other scoring settings; "
+             "rescoring its %s (no training)", job.label, run_folder.MODEL_WEIGHTS)
+    _, _, model = load_trained(job.prepared.run_dir, job.exp.name, job.seed, job.ctx.device)
+    base = {k: v for k, v in stored_rows[0].items() if k not in ("split", *METRICS)}
+    base.update(UNTIMED, lpips_weights=lpips_metric.status if lpips_metric else "n/a")
+    rows = _evaluate(job, model, base, lpips_metric, progress)
+    _mark_finished(job, rows)
+    return rows
 
 
 def _discard_stale_state(job: ExperimentJob, restart: bool) -> None:
@@ -312,45 +382,43 @@ def _save_training(job: ExperimentJob, model: nn.Module, training: TrainingOutco
     atomic_write_text(folder / run_folder.EXPERIMENT_YAML, to_yaml(settings))
 
 
-def _evaluate_and_time(job: ExperimentJob, model: nn.Module, training: TrainingOutcome, lpips_metric,
-                       progress: bool) -> list[dict]:
-    """Time the inference model, then score it on every evaluation split: one result row per split."""
+def _evaluate(job: ExperimentJob, model: nn.Module, base: dict, lpips_metric, progress: bool) -> list[dict]:
+    """Score the inference model on every evaluation split: one result row per split (``base`` + split + metrics)."""
     from bench.harness.evaluate import evaluate, summarise
-    from bench.harness.timing import count_flops, time_forward
     from bench.perf.fast_inference import prepare_for_inference
 
     cfg, ctx, folder = job.cfg, job.ctx, job.folder
-    size = (cfg.data.size, cfg.data.size)
     model.eval()
-    fast = prepare_for_inference(model, **inference_options(cfg, ctx.device))  # what timing and evaluation use
-    timing = time_forward(fast, size, ctx.device, runs=cfg.eval.timing_rounds, warmup=cfg.eval.timing_warmup,
-                          channels_last=True)
-    base = _result_row_base(job, model, training, timing, count_flops(model, size), lpips_metric)
+    fast = prepare_for_inference(model, **inference_options(cfg, ctx.device))  # what the timing phase uses too
     rows = []
     for split in cfg.eval.splits:
         pred_dir = run_folder.predictions_dir(folder, split) if cfg.eval.save_predictions else None
         per_image = evaluate(fast, job.prepared.splits[split], device=ctx.device, lpips_metric=lpips_metric,
                              batch_size=cfg.eval.batch_size, pred_dir=pred_dir, progress=progress,
-                             desc=f"{job.exp.name} {split}")
+                             desc=f"{job.exp.name} {split}", quantize=cfg.eval.quantize, ssim_kind=cfg.eval.ssim)
         atomic_write_text(run_folder.metrics_csv(folder, split), per_image.to_csv(index=False))
         rows.append({**base, "split": split, **summarise(per_image)})
     return rows
 
 
-def _result_row_base(job: ExperimentJob, model: nn.Module, training: TrainingOutcome, timing, flops: float,
-                     lpips_metric) -> dict:
-    """The columns of a result row that every split shares (all but split and the metrics)."""
+def _result_row_base(job: ExperimentJob, model: nn.Module, training: TrainingOutcome, lpips_metric) -> dict:
+    """The columns of a result row that every split shares (all but split and the metrics); untimed so far.
+
+    GFLOPs are counted at the timing size (the timing phase counts them again for the models it times).
+    """
     from bench.harness.modeling import backbone_weights
+    from bench.harness.timing import count_flops, device_name
+    from bench.harness.timing_phase import timing_size
     from models.registry import count_parameters
 
     cfg, exp = job.cfg, job.exp
+    size = timing_size(cfg)
     return {
-        "experiment": exp.name, "model": exp.model, "seed": job.seed, "status": training.status,
-        "time_per_image_s": timing.median_s, "time_p90_s": timing.p90_s,
-        "params_m": count_parameters(model) / 1e6, "gflops": flops / 1e9, "steps": training.steps,
-        "train_seconds": round(training.seconds, 3), "residual": exp.residual,
+        "experiment": exp.name, "model": exp.model, "seed": job.seed, "status": training.status, **UNTIMED,
+        "params_m": count_parameters(model) / 1e6, "gflops": count_flops(model, (size, size)) / 1e9,
+        "steps": training.steps, "train_seconds": round(training.seconds, 3), "residual": exp.residual,
         "extra_data": train_key(exp.extra_data)[6:] or "none",
-        "data_source": cfg.data.source, "data_size": cfg.data.size, "device": timing.device,
+        "data_source": cfg.data.source, "data_size": cfg.data.size, "device": device_name(job.ctx.device),
         "weights": backbone_weights(model), "perceptual_loss": training.perceptual,
         "lpips_weights": lpips_metric.status if lpips_metric else "n/a", "message": training.message,
     }
@@ -358,7 +426,7 @@ def _result_row_base(job: ExperimentJob, model: nn.Module, training: TrainingOut
 
 def _mark_finished(job: ExperimentJob, rows: list[dict]) -> None:
     """Write ``result.json`` (a rerun reuses these rows) and drop the checkpoints: the weights are in model.pt."""
-    record = json.dumps({"fingerprint": job.fingerprint, "rows": rows}, default=float) + "\n"
+    record = json.dumps({"fingerprint": job.fingerprint, "scoring": job.scoring, "rows": rows}, default=float) + "\n"
     atomic_write_text(job.folder / run_folder.RESULT_JSON, record)
     ckpt.clear(job.checkpoint_dir)
 
@@ -372,10 +440,14 @@ def inference_options(cfg: BenchConfig, device: torch.device) -> dict:
     return {"autocast": autocast, "compile": cfg.eval.compile}
 
 
-def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None:
-    """``results.csv`` and its companion ``results.json`` (conventions, provenance), atomically."""
-    from bench.harness.metrics import CONVENTIONS
+def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric, phase: TimingPhase | None = None) -> None:
+    """``results.csv`` and its companion ``results.json`` (conventions, provenance, timing), atomically.
+
+    Before the timing phase (``phase`` None) the time columns are empty and ``timing`` says so.
+    """
+    from bench.harness.metrics import conventions
     from bench.harness.provenance import git_state, machine, now, software_versions
+    from bench.harness.timing_phase import gflops_description, timing_size
 
     cfg = prepared.cfg
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
@@ -389,12 +461,11 @@ def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric) -> None
         "train": to_dict(cfg.train),
         "software": software_versions(),
         "machine": machine(_device_of(cfg)),
-        "metric_conventions": CONVENTIONS,
+        "metric_conventions": conventions(cfg.eval.quantize, cfg.eval.ssim),
         "lpips": lpips_metric.status if lpips_metric else "n/a",
-        "timing": "model forward only, batch 1, inference_mode, after warm-up, CUDA synchronised; median and p90; "
-                  "the model as bench.prepare_for_inference returns it (BatchNorm folded, channels_last)"
-                  + f"; eval.autocast={cfg.eval.autocast}, eval.compile={cfg.eval.compile}",
-        "gflops": "torch.utils.flop_counter at data.size, batch 1 (1 multiply-add = 2 FLOPs)",
+        "timing": phase.description(cfg) if phase else
+                  "not timed yet: the timing phase runs once every experiment has trained and been scored",
+        "gflops": gflops_description(timing_size(cfg)),
     }
     atomic_write_text(prepared.run_dir / run_folder.RESULTS_JSON, json.dumps(meta, indent=2, default=str) + "\n")
 

@@ -1,37 +1,46 @@
-"""Time per image, parameters and FLOPs of a model, measured the same way for every adapter.
+"""Forward time per image, parameters and FLOPs, measured the same way for every adapter.
 
-Time is the model's forward pass only: batch 1, at the evaluation size, in
-``torch.inference_mode``, after warm-up runs, with ``torch.cuda.synchronize``
-around each run on CUDA so asynchronous kernels are counted.  Median and p90
-over ``runs`` repetitions are reported with the device name, torch version and
-CPU thread count.
+The harness times models in one interleaved phase (see :mod:`bench.harness.timing_phase`): every model
+is warmed up, then each of ``rounds`` rounds runs every model once on the same input, in an order that
+rotates by one place per round, so a machine whose speed drifts during the phase slows every model
+alike instead of whichever happened to be timed last.  This module holds the pure parts of that phase
+(the order, the loop over callables, the summary) with an injectable clock, so they can be tested
+without a real model; and FLOP counting, device names and percentiles, which the perf suite uses too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
-import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+Clock = Callable[[], float]
+
 
 @dataclass(frozen=True)
-class Timing:
-    """Forward time per image and the conditions it was measured under."""
+class TimedCall:
+    """One timed forward pass of the phase: round ``round`` (0-based), place ``position`` (0-based) in its order."""
 
-    median_s: float
-    p90_s: float
-    runs: int
-    warmup: int
-    size: tuple[int, int]
-    device: str
-    torch_version: str
-    threads: int
+    round: int
+    position: int
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TimeSummary:
+    """Median, 90th percentile and quartiles of one model's times, in seconds (linear interpolation)."""
+
+    median: float
+    p90: float
+    q1: float
+    q3: float
 
 
 def device_name(device: torch.device) -> str:
@@ -59,9 +68,11 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile ``q`` in [0,100] of ``values``."""
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile ``q`` in [0,100] of ``values`` (numpy's default "linear" method)."""
     ordered = sorted(values)
+    if not ordered:
+        raise ValueError("percentile of an empty list")
     if len(ordered) == 1:
         return ordered[0]
     pos = (len(ordered) - 1) * q / 100.0
@@ -70,35 +81,69 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def time_forward(
-    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    size: tuple[int, int],
-    device: torch.device,
-    *,
-    runs: int = 10,
-    warmup: int = 2,
-    channels_last: bool = False,
-) -> Timing:
-    """Time ``forward(rgb, depth)`` on a random batch-1 input of ``size`` (H, W)."""
-    h, w = size
-    gen = torch.Generator().manual_seed(0)
-    rgb = torch.rand(1, 3, h, w, generator=gen).to(device)
-    depth = torch.rand(1, 1, h, w, generator=gen).to(device)
-    if channels_last:
-        rgb, depth = rgb.contiguous(memory_format=torch.channels_last), depth.contiguous(memory_format=torch.channels_last)
-    times: list[float] = []
-    with torch.inference_mode():
-        for i in range(warmup + runs):
-            synchronize(device)
-            start = time.perf_counter()
-            forward(rgb, depth)
-            synchronize(device)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    return Timing(
-        median_s=statistics.median(times), p90_s=percentile(times, 90), runs=runs, warmup=warmup, size=(h, w),
-        device=device_name(device), torch_version=torch.__version__, threads=torch.get_num_threads(),
-    )
+def summarize(seconds: Sequence[float]) -> TimeSummary:
+    """The median, p90, q1 (25th) and q3 (75th percentile) of one model's per-round times."""
+    return TimeSummary(median=percentile(seconds, 50), p90=percentile(seconds, 90),
+                       q1=percentile(seconds, 25), q3=percentile(seconds, 75))
+
+
+def round_order(names: Sequence[str], round_index: int) -> list[str]:
+    """The order of round ``round_index``: ``names`` rotated left by ``round_index`` places.
+
+    Over ``len(names)`` consecutive rounds every name takes every position exactly once.
+    """
+    if not names:
+        return []
+    shift = round_index % len(names)
+    return list(names[shift:]) + list(names[:shift])
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int | None) -> Iterator[int]:
+    """Set torch's CPU thread count for the block (None: keep the current one); yield it; restore it after."""
+    before = torch.get_num_threads()
+    pinned = before if threads is None else int(threads)
+    torch.set_num_threads(pinned)
+    try:
+        yield pinned
+    finally:
+        torch.set_num_threads(before)
+
+
+def timed_call(forward: Callable[[], object], clock: Clock, sync: Callable[[], None]) -> float:
+    """Seconds one call of ``forward`` takes by ``clock``, with ``sync`` (device synchronisation) on both sides."""
+    sync()
+    start = clock()
+    forward()
+    sync()
+    return clock() - start
+
+
+def run_rounds(models: Mapping[str, Callable[[], object]], *, rounds: int, warmup: int,
+               clock: Clock = time.perf_counter, sync: Callable[[], None] = lambda: None) -> list[TimedCall]:
+    """Warm up every model ``warmup`` times (untimed), then ``rounds`` rounds of one timed call each.
+
+    ``models`` maps a name to a no-argument callable (one forward pass on the phase's input).  Round ``r``
+    runs them in ``round_order(names, r)``.  Returns ``rounds * len(models)`` calls in the order they ran.
+    """
+    names = list(models)
+    for name in names:
+        for _ in range(warmup):
+            models[name]()
+    sync()
+    calls: list[TimedCall] = []
+    for r in range(rounds):
+        for position, name in enumerate(round_order(names, r)):
+            calls.append(TimedCall(r, position, name, timed_call(models[name], clock, sync)))
+    return calls
+
+
+def summarize_calls(calls: Sequence[TimedCall]) -> dict[str, TimeSummary]:
+    """Each model's :class:`TimeSummary` over its timed calls, in first-appearance order."""
+    seconds: dict[str, list[float]] = {}
+    for call in calls:
+        seconds.setdefault(call.name, []).append(call.seconds)
+    return {name: summarize(values) for name, values in seconds.items()}
 
 
 def count_flops(model: nn.Module, size: tuple[int, int], device: torch.device | str = "meta") -> int:
@@ -117,4 +162,3 @@ def count_flops(model: nn.Module, size: tuple[int, int], device: torch.device | 
     with counter, torch.no_grad():
         model(rgb, depth)
     return int(counter.get_total_flops())
-
