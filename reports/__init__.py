@@ -3,8 +3,14 @@
 It reads only what ``bench run`` wrote (laid out as :mod:`relight_base.run_folder` describes) and never
 builds or runs a model:
 
-* :mod:`reports.tables`: Tables 1-3 aggregated over seeds (``mean ± std``), next to the paper's numbers,
-  as CSV, Markdown and LaTeX;
+* :mod:`reports.per_image`: the per-image metrics (``metrics_<split>.csv``), each image averaged over seeds;
+* :mod:`reports.statistics`: bootstrap CIs and paired differences (``scipy.stats``), seeded;
+* :mod:`reports.ranking`, :mod:`reports.timing_phases`: which row is significantly best, or a tie; time is
+  ranked only within one timing phase;
+* :mod:`reports.deltas`: paired Δ per image against the reference rows (``report:`` section, :mod:`reports.settings`);
+* :mod:`reports.extra_rows`: rows scored from published images (``bench report --extra NAME=CSV``);
+* :mod:`reports.tables`: Tables 1-3 as numeric frames; :mod:`reports.formats`, :mod:`reports.writers`,
+  :mod:`reports.legend`, :mod:`reports.conventions`: their cells, CSV/JSON/Markdown/LaTeX and captions;
 * :mod:`reports.figures`: the Figure 6 style visual comparison (PNG) and inline SVG plots
   (PSNR against time per image, training-loss curves);
 * :mod:`reports.render`: loads and merges comparable run folders and writes ``report.html`` with

@@ -1,10 +1,12 @@
-"""Render a report from run folders: tables (CSV + JSON companion, Markdown, LaTeX), figures and report.html.
+"""Render a report from run folders: tables (CSV + JSON column guide, Markdown, LaTeX), figures and report.html.
 
-``render_report([run_dir, ...], out_dir)`` reads only what ``bench run`` stored (results.csv,
-results.json, data.json, config.yaml, train logs, predictions) and never touches a model.  Several run
-folders (for example experiments run on different machines with ``--only``) are merged into one report
-when they are comparable: the same data source, image size, lighting conditions and split contents;
-otherwise it refuses, naming what differs.  Rendering the same folders twice gives identical files.
+``render_report([run_dir, ...], out_dir, extras=[...])`` reads only what ``bench run`` stored (results.csv,
+results.json, data.json, config.yaml, per-image metrics, timing.csv/.json, train logs, predictions) and never
+touches a model.  Several run folders (for example experiments run on different machines with ``--only``) are
+merged into one report when they are comparable: the same data source, image size, lighting conditions, split
+contents and scoring conventions; otherwise it refuses, naming what differs.  Older run folders (without
+timing files or per-image metrics) still render, with notes on what cannot be computed.  Intervals are seeded
+(``report.bootstrap_seed``), so rendering the same folders twice gives identical files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,18 @@ from relight_base.atomic import atomic_write_bytes, atomic_write_text, ensure_ou
 from relight_base.errors import BenchError
 from datasets.io import read_rgb
 from reports import figures
-from reports.tables import PAPER_NOTE, Table, build_table, cells, reference_cells, to_csv, to_latex, to_markdown
+from reports.conventions import Scoring, conventions_rows, scoring_of
+from reports.errors import ReportError
+from reports.extra_rows import check_names, load_extras, parse_extra
+from reports.legend import caption, how_to_read
+from reports.per_image import load_per_image
+from reports.settings import ReportSettings, settings_from_config
+from reports.tables import PAPER_NOTE, TIME, Table, TableInputs, build_table
+from reports.timing_phases import NO_PHASE, TimingView, load_timing, phase_notes
+from reports.formats import blocks
+from reports.writers import column_guide, to_csv, to_latex, to_markdown
+
+__all__ = ["ReportError", "Report", "LoadedRun", "build_report", "render_report", "load_run", "check_comparable"]
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +47,13 @@ TEMPLATES = Path(__file__).with_name("templates")
 # (run config as stored in config.yaml, data root) -> validation samples, for the visual comparison
 SceneLoader = Callable[[dict, Path], Sequence[dict]]
 COMPARABLE_KEYS = ("source", "size", "input", "target")
-
-
-class ReportError(BenchError):
-    """Run folders that cannot be reported (missing files, not comparable)."""
+REQUIRED_COLUMNS = ("experiment", "model", "seed", "split", "status", "psnr", "ssim", "lpips", "mps")
+# columns older run folders may lack, with the value they mean there
+OPTIONAL_COLUMNS = {"time_per_image_s": math.nan, "time_p90_s": math.nan, "time_q1_s": math.nan,
+                    "time_q3_s": math.nan, "timing_phase": NO_PHASE, "timing_size": math.nan,
+                    "timing_threads": math.nan, "params_m": math.nan, "gflops": math.nan, "steps": math.nan,
+                    "residual": False, "extra_data": "none", "data_source": "", "device": "", "weights": "",
+                    "perceptual_loss": "", "lpips_weights": "", "message": ""}
 
 
 @dataclass
@@ -62,6 +78,30 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     figures: list[dict] = field(default_factory=list)
     plots: list[dict] = field(default_factory=list)
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    scoring: Scoring | None = None
+    timing: TimingView = field(default_factory=TimingView)
+
+    @property
+    def phase_labels(self) -> dict[str, str]:
+        """Timing phase id -> its short label (P1, P2, ...)."""
+        return {key: phase.label for key, phase in self.timing.phases.items()}
+
+
+def _normalise_results(path: Path, results: pd.DataFrame) -> pd.DataFrame:
+    """Check the columns the report needs and fill in those older run folders lack."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
+    if missing:
+        raise ReportError(f"{path / run_folder.RESULTS_CSV}: missing column(s) {', '.join(missing)}; expected the "
+                          f"columns `python -m bench run` writes ({', '.join(REQUIRED_COLUMNS)}, ...)")
+    results = results.copy()
+    for column, default in OPTIONAL_COLUMNS.items():
+        if column not in results.columns:
+            results[column] = default
+    phases = results["timing_phase"].astype(object)
+    results["timing_phase"] = phases.where(phases.notna(), NO_PHASE).astype(str)
+    results["experiment"] = results["experiment"].astype(str)
+    return results
 
 
 def load_run(path: Path) -> LoadedRun:
@@ -77,34 +117,41 @@ def load_run(path: Path) -> LoadedRun:
         meta = json.loads((path / run_folder.RESULTS_JSON).read_text())
         data = json.loads((path / run_folder.DATA_JSON).read_text())
         config = yaml.safe_load((path / run_folder.CONFIG_YAML).read_text())
-    except (ValueError, yaml.YAMLError, pd.errors.ParserError) as exc:
+    except (ValueError, yaml.YAMLError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ReportError(f"{path}: cannot read its stored results ({exc})") from None
-    return LoadedRun(path, results, meta, data, config)
+    return LoadedRun(path, _normalise_results(path, results), meta, data, config or {})
+
+
+def _check_data(first: LoadedRun, other: LoadedRun) -> None:
+    for key in COMPARABLE_KEYS:
+        if first.data.get(key) != other.data.get(key):
+            raise ReportError(
+                f"cannot merge {first.path} and {other.path}: data {key} differs "
+                f"({first.data.get(key)!r} vs {other.data.get(key)!r}); their numbers are not comparable"
+            )
+    for split in ("val", "test"):
+        a, b = first.data["splits"].get(split), other.data["splits"].get(split)
+        if a and b and (a.get("samples"), a.get("scenes")) != (b.get("samples"), b.get("scenes")):
+            raise ReportError(
+                f"cannot merge {first.path} and {other.path}: their {split} splits differ "
+                f"({a.get('samples')} vs {b.get('samples')} samples); their numbers are not comparable"
+            )
+    if first.config.get("data", {}).get("synthetic") != other.config.get("data", {}).get("synthetic") \
+            and first.data.get("source") == "synthetic":
+        raise ReportError(f"cannot merge {first.path} and {other.path}: they used different synthetic datasets")
+    a, b = scoring_of(first.meta, first.config), scoring_of(other.meta, other.config)
+    if a != b:
+        raise ReportError(f"cannot merge {first.path} and {other.path}: they were scored differently (SSIM "
+                          f"{a.ssim_kind} vs {b.ssim_kind}; {a.rounding()} vs {b.rounding()}); rescore one of them")
 
 
 def check_comparable(runs: list[LoadedRun]) -> None:
-    """Refuse to merge runs whose numbers were measured on different data."""
+    """Refuse to merge runs whose numbers were measured on different data or scored differently."""
     paths = [r.path.resolve() for r in runs]
     if len(set(paths)) != len(paths):
         raise ReportError("the same run folder is given twice: " + ", ".join(str(p) for p in paths if paths.count(p) > 1))
-    first = runs[0]
     for other in runs[1:]:
-        for key in COMPARABLE_KEYS:
-            if first.data.get(key) != other.data.get(key):
-                raise ReportError(
-                    f"cannot merge {first.path} and {other.path}: data {key} differs "
-                    f"({first.data.get(key)!r} vs {other.data.get(key)!r}); their numbers are not comparable"
-                )
-        for split in ("val", "test"):
-            a, b = first.data["splits"].get(split), other.data["splits"].get(split)
-            if a and b and (a.get("samples"), a.get("scenes")) != (b.get("samples"), b.get("scenes")):
-                raise ReportError(
-                    f"cannot merge {first.path} and {other.path}: their {split} splits differ "
-                    f"({a.get('samples')} vs {b.get('samples')} samples); their numbers are not comparable"
-                )
-        if first.config.get("data", {}).get("synthetic") != other.config.get("data", {}).get("synthetic") \
-                and first.data.get("source") == "synthetic":
-            raise ReportError(f"cannot merge {first.path} and {other.path}: they used different synthetic datasets")
+        _check_data(runs[0], other)
     seen: dict[tuple, Path] = {}
     for run in runs:
         for key in run.results[["experiment", "seed", "split"]].itertuples(index=False):
@@ -113,14 +160,39 @@ def check_comparable(runs: list[LoadedRun]) -> None:
             seen[tuple(key)] = run.path
 
 
-def build_report(run_dirs: list[Path]) -> Report:
-    """Load, check and aggregate run folders into a :class:`Report` (no files written)."""
+def report_settings(runs: list[LoadedRun]) -> tuple[ReportSettings, list[str]]:
+    """The first run's ``report:`` settings, and a warning when the merged runs' settings differ."""
+    settings = [settings_from_config(run.config) for run in runs]
+    if any(s != settings[0] for s in settings[1:]):
+        return settings[0], [f"The merged runs' report settings differ; those of {runs[0].path} are used."]
+    return settings[0], []
+
+
+def build_report(run_dirs: list[Path], extras: Sequence[str] = ()) -> Report:
+    """Load, check and aggregate run folders (and ``--extra NAME=CSV`` rows) into a :class:`Report` (no files written)."""
     runs = [load_run(Path(p)) for p in run_dirs]
+    specs = [parse_extra(text) for text in extras]
     check_comparable(runs)
     results = pd.concat([r.results.assign(run=str(r.path)) for r in runs], ignore_index=True)
-    tables = [build_table(name, results) for name in ("table1", "table2", "table3")]
-    report = Report(runs, results, tables, provenance(runs))
-    report.warnings = honesty_warnings(results)
+    check_names(specs, results["experiment"])
+    settings, warnings = report_settings(runs)
+    per_image, missing = load_per_image(results)
+    rows = results
+    if specs:
+        extra_results, extra_images, extra_warnings = load_extras(specs, per_image)
+        per_image = per_image.with_rows(extra_images)
+        rows = pd.concat([results, extra_results], ignore_index=True)
+        warnings += extra_warnings
+    timing = load_timing([(r.path, r.results) for r in runs])
+    inputs = TableInputs(rows, per_image, settings, timing)
+    scoring = scoring_of(runs[0].meta, runs[0].config)
+    tables = [build_table(name, inputs) for name in ("table1", "table2", "table3")]
+    for table in tables:
+        table.caption = caption(table, per_image, settings, scoring.caption())
+        if any(c.kind == TIME for c in table.columns):
+            table.notes += phase_notes(timing, table.phase_of)
+    report = Report(runs, results, tables, provenance(runs), settings=settings, scoring=scoring, timing=timing)
+    report.warnings = honesty_warnings(results) + warnings + missing + timing.warnings
     return report
 
 
@@ -150,7 +222,6 @@ def provenance(runs: list[LoadedRun]) -> list[tuple[str, str]]:
             (prefix + "backbone weights", "; ".join(sorted(set(map(str, res["weights"].dropna()))))),
             (prefix + "perceptual loss", "; ".join(sorted(set(map(str, res["perceptual_loss"].dropna()))))),
             (prefix + "LPIPS", str(meta.get("lpips", "n/a"))),
-            (prefix + "metric conventions", "; ".join(f"{k}: {v}" for k, v in meta.get("metric_conventions", {}).items())),
             (prefix + "timing", str(meta.get("timing", ""))),
         ]
     return rows
@@ -251,33 +322,56 @@ def _lowest_seed_dir(rows: pd.DataFrame, experiment: str) -> Path:
 # --------------------------------------------------------------------------- writing
 
 
-def render_report(run_dirs: list[Path], out_dir: Path | None = None, load_scenes: SceneLoader | None = None) -> Path:
+def table_companion(report: Report, table: Table, meta: dict[str, Any]) -> dict[str, Any]:
+    """The JSON companion of a table's CSV: provenance, caption, notes, references, bootstrap, column guide."""
+    bootstrap = report.settings.bootstrap
+    return {**meta, "title": table.title, "caption": table.caption, "notes": table.notes,
+            "references": {d.prefix: d.reference for d in table.deltas},
+            "bootstrap": {"confidence": bootstrap.confidence, "resamples": bootstrap.resamples, "seed": bootstrap.seed,
+                          "method": "BCa over images (each image averaged over seeds first)"},
+            "timing_phases": [p.describe() for p in report.timing.phases.values()],
+            "columns": column_guide(table, bootstrap.percent)}
+
+
+def write_tables(report: Report, out_dir: Path) -> None:
+    """``tables/<name>.csv`` + ``.json`` (its column guide), ``.md`` and ``.tex`` for every table."""
+    meta = {"provenance": dict(report.provenance), "warnings": report.warnings, "runs": [str(r.path) for r in report.runs],
+            "paper_reference": PAPER_NOTE, "conventions": dict(_conventions(report))}
+    tables_dir = out_dir / run_folder.TABLES_DIR
+    for table in report.tables:
+        atomic_write_text(tables_dir / f"{table.name}.csv", to_csv(table))
+        atomic_write_text(tables_dir / f"{table.name}.json", json.dumps(table_companion(report, table, meta), indent=2) + "\n")
+        atomic_write_text(tables_dir / f"{table.name}.md", to_markdown(table, report.phase_labels))
+        atomic_write_text(tables_dir / f"{table.name}.tex", to_latex(table, report.phase_labels))
+
+
+def _conventions(report: Report) -> list[tuple[str, str]]:
+    return conventions_rows(report.runs[0].meta, report.scoring or scoring_of(report.runs[0].meta, report.runs[0].config))
+
+
+def render_report(run_dirs: list[Path], out_dir: Path | None = None, load_scenes: SceneLoader | None = None,
+                  extras: Sequence[str] = ()) -> Path:
     """Write ``report.html`` and ``tables/``, ``figures/`` into ``out_dir`` (default: the single run folder).
 
     ``load_scenes`` supplies the validation images for the visual comparison (see
     :func:`visual_comparison`); ``bench`` passes :func:`bench.harness.data.validation_scenes`.
+    ``extras``: ``NAME=CSV`` or ``NAME:SPLIT=CSV`` rows scored from published images (:mod:`reports.extra_rows`).
     """
     run_dirs = [Path(p) for p in run_dirs]
     if out_dir is None:
         if len(run_dirs) != 1:
             raise ReportError("merging several run folders needs --out DIR for the merged report")
         out_dir = run_dirs[0]
-    report = build_report(run_dirs)
+    report = build_report(run_dirs, extras)
     out_dir = ensure_output_dir(out_dir)
-    meta = {"provenance": dict(report.provenance), "warnings": report.warnings, "runs": [str(r.path) for r in report.runs],
-            "paper_reference": PAPER_NOTE}
-    tables_dir = out_dir / run_folder.TABLES_DIR
-    for table in report.tables:
-        atomic_write_text(tables_dir / f"{table.name}.csv", to_csv(table))
-        atomic_write_text(tables_dir / f"{table.name}.json", json.dumps({**meta, "title": table.title}, indent=2) + "\n")
-        atomic_write_text(tables_dir / f"{table.name}.md", to_markdown(table))
-        atomic_write_text(tables_dir / f"{table.name}.tex", to_latex(table))
+    write_tables(report, out_dir)
     report.figures = visual_comparison(report, out_dir, load_scenes)
     report.plots = plots(report)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html", "j2"]))
     page = env.get_template("report.html.j2").render(
-        report=report, tables=[{"t": t, "cells": cells(t), "ref": reference_cells(t)} for t in report.tables],
-        paper_note=PAPER_NOTE, isnan=lambda v: isinstance(v, float) and math.isnan(v), tables_dir=run_folder.TABLES_DIR,
+        report=report, tables=[{"t": t, "blocks": blocks(t, report.phase_labels)} for t in report.tables],
+        paper_note=PAPER_NOTE, tables_dir=run_folder.TABLES_DIR, conventions=_conventions(report),
+        how_to_read=how_to_read(report.settings), phases=[p.describe() for p in report.timing.phases.values()],
     )
     atomic_write_text(out_dir / run_folder.REPORT_HTML, page)
     return out_dir / run_folder.REPORT_HTML

@@ -1,63 +1,102 @@
-"""The paper's Tables 1-3, computed from ``results.csv`` rows, as data frames and as CSV, Markdown and LaTeX.
+"""The paper's Tables 1-3 computed from stored results, as one numeric frame per table.
 
 * Table 1 (ablation): the MBNet experiments, PSNR and SSIM on validation.
 * Table 2 (comparison): every experiment, PSNR and SSIM on validation, parameters, GFLOPs, time per image.
 * Table 3: SSIM and PSNR on validation; MPS, SSIM, LPIPS and PSNR on test.
 
-Reference rows without parameters (``identity``: the input image itself) are shown but not ranked.
+Extra rows scored from published images (:mod:`reports.extra_rows`) join every table.
 
-With several seeds a cell is ``mean ± std``.  The best measured value of each column is marked
-(higher is better for PSNR, SSIM and MPS; lower for LPIPS, time, parameters and GFLOPs).  The
-paper's published numbers are separate reference rows, never mixed into the measured ones.
+Each quality cell (PSNR, SSIM, LPIPS, MPS) is the mean over images of the per-image metric, each image
+averaged over seeds first, with a bootstrap CI over images (:mod:`reports.statistics`); paired Δ per image
+against the table's reference and the floor come from :mod:`reports.deltas`.  Parameters and GFLOPs do not
+vary with the seed and are stored once; time comes from the run's timing phase (:mod:`reports.timing_phases`).
+
+Marks (``best``/``tied``, see :mod:`reports.ranking`): higher is better for PSNR, SSIM and MPS; lower for
+LPIPS, time, parameters and GFLOPs.  Rows without parameters (``identity``: the input image itself) are shown
+but not ranked.  The paper's published numbers are separate reference rows, never mixed into the measured ones.
+Formatting into CSV, Markdown, LaTeX and HTML cells is :mod:`reports.formats`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from reports.deltas import DeltaSet, available_references, delta_columns, delta_sets
+from reports.extra_rows import SOURCE_NOTE
+from reports.per_image import PerImage
+from reports.ranking import exact_marks, metric_marks
+from reports.settings import ReportSettings
+from reports.statistics import Interval, mean_interval
+from reports.timing_phases import NO_PHASE, TimingView, time_marks
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")
 PAPER_NOTE = "reported in the paper (VIDIT, 1024²)"
-
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mps": True, "lpips": False, "time_per_image_s": False,
-                    "time_p90_s": False, "params_m": False, "gflops": False}
-DIGITS = {"psnr": 4, "ssim": 4, "lpips": 4, "mps": 4, "time_per_image_s": 4, "time_p90_s": 4, "params_m": 2, "gflops": 2}
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mps": True, "lpips": False}
+QUALITY, EXACT, TIME, TIME_P90 = "quality", "exact", "time", "time_p90"
 
 
 @dataclass(frozen=True)
 class Column:
-    """One numeric column of a table: a metric on a split."""
+    """One numeric column of a table: a quality metric on a split, a seed-invariant count, or a time."""
 
-    key: str      # e.g. "val_psnr"
-    metric: str   # results.csv column
-    split: str    # "val" / "test"
+    key: str      # CSV prefix, e.g. "val_psnr", "params_m", "time_median_s"
+    metric: str   # results.csv column (psnr, ..., params_m, gflops, time_per_image_s, time_p90_s)
+    split: str    # "val" / "test" ("" for counts and times)
     title: str    # header text
+    kind: str = QUALITY
+
+
+def _quality(split: str, metric: str, title: str) -> Column:
+    return Column(f"{split}_{metric}", metric, split, title)
+
+
+TABLE_SPECS = {
+    "table1": ("Table 1: ablation (validation)", [_quality("val", "psnr", "PSNR"), _quality("val", "ssim", "SSIM")]),
+    "table2": ("Table 2: comparison with the RGB-D salient-object networks (validation)", [
+        _quality("val", "psnr", "PSNR"), _quality("val", "ssim", "SSIM"),
+        Column("params_m", "params_m", "", "Params (M)", EXACT), Column("gflops", "gflops", "", "GFLOPs", EXACT),
+        Column("time_median_s", "time_per_image_s", "", "Time/img (s): median (IQR)", TIME),
+        Column("time_p90_s", "time_p90_s", "", "Time/img (s): p90", TIME_P90)]),
+    "table3": ("Table 3: validation and test", [
+        _quality("val", "ssim", "Val SSIM"), _quality("val", "psnr", "Val PSNR"), _quality("test", "mps", "Test MPS"),
+        _quality("test", "ssim", "Test SSIM"), _quality("test", "lpips", "Test LPIPS"),
+        _quality("test", "psnr", "Test PSNR")]),
+}
+
+
+@dataclass
+class TableInputs:
+    """What every table is built from: result rows (runs' rows with ``run``; extra rows with ``extra`` True),
+    their seed-averaged per-image metrics, the report settings and the timing phases."""
+
+    results: pd.DataFrame
+    per_image: PerImage
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    timing: TimingView = field(default_factory=TimingView)
 
 
 @dataclass
 class Table:
-    """A table: measured rows (with per-cell mean/std/n), its columns and the paper's reference rows."""
+    """One table: its columns, one numeric row per table row (``frame``, index: label), its Δ sets, notes."""
 
     name: str
     title: str
     columns: list[Column]
-    rows: pd.DataFrame        # index: experiment label; columns: <key>_mean, <key>_std, <key>_n, experiment, model
-    reference: pd.DataFrame   # columns: label, <key>
+    frame: pd.DataFrame
+    reference: pd.DataFrame                     # the paper's rows: label, <key> per column
+    deltas: list[DeltaSet] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    caption: list[str] = field(default_factory=list)  # filled by reports.legend.caption
+    phase_of: dict[str, str] = field(default_factory=dict)  # row label -> timing phase id ("" none)
 
-
-TABLE_SPECS = {
-    "table1": ("Table 1: ablation (validation)", [("val", "psnr", "PSNR"), ("val", "ssim", "SSIM")]),
-    "table2": ("Table 2: comparison with the RGB-D salient-object networks (validation)", [
-        ("val", "psnr", "PSNR"), ("val", "ssim", "SSIM"), ("val", "params_m", "Params (M)"),
-        ("val", "gflops", "GFLOPs"), ("val", "time_per_image_s", "Time/img (s), median"),
-        ("val", "time_p90_s", "Time/img (s), p90")]),
-    "table3": ("Table 3: validation and test", [
-        ("val", "ssim", "Val SSIM"), ("val", "psnr", "Val PSNR"), ("test", "mps", "Test MPS"),
-        ("test", "ssim", "Test SSIM"), ("test", "lpips", "Test LPIPS"), ("test", "psnr", "Test PSNR")]),
-}
+    @property
+    def quality_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.kind == QUALITY]
 
 
 def ablation_label(extra_data: str, residual: bool) -> str:
@@ -70,48 +109,159 @@ def ablation_label(extra_data: str, residual: bool) -> str:
     return " ".join(parts)
 
 
-def _experiments_for(name: str, results: pd.DataFrame) -> list[str]:
-    order = list(dict.fromkeys(results["experiment"]))
-    if name == "table1":
-        return [e for e in order if (results.loc[results.experiment == e, "model"] == "mbnet").any()]
-    return order
+def _is_extra(rows: pd.DataFrame) -> pd.Series:
+    return rows["extra"].fillna(False).astype(bool) if "extra" in rows else pd.Series(False, index=rows.index)
 
 
-def build_table(name: str, results: pd.DataFrame) -> Table:
-    """Aggregate ``results`` (rows of results.csv, possibly several seeds) into one of the paper's tables."""
-    title, spec = TABLE_SPECS[name]
-    columns = [Column(f"{split}_{metric}", metric, split, header) for split, metric, header in spec]
-    done = results[results["status"] == "done"]
+def table_rows(name: str, results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of table ``name``: label, experiment, model, status, ranked, extra, seeds (index: label)."""
+    extra = _is_extra(results)
     records = []
-    for exp in _experiments_for(name, results):
-        sub = done[done.experiment == exp]
-        first = results[results.experiment == exp].iloc[0]
-        label = exp
-        if name == "table1":
-            label = f"{exp}: {ablation_label(str(first.extra_data), bool(first.residual))}"
-        record = {"label": label, "experiment": exp, "model": first.model,
-                  "status": "done" if len(sub) else str(first.status),
-                  "ranked": bool(float(first.params_m or 0) > 0)}  # parameter-free reference rows are not ranked
+    for exp in dict.fromkeys(results["experiment"]):
+        sub = results[results["experiment"] == exp]
+        first, is_extra = sub.iloc[0], bool(extra[sub.index].any())
+        if name == "table1" and not is_extra and not (sub["model"] == "mbnet").any():
+            continue
+        label = f"{exp} ({SOURCE_NOTE})" if is_extra else exp
+        if name == "table1" and not is_extra:
+            label = f"{exp}: {ablation_label(str(first.get('extra_data')), _truthy(first.get('residual')))}"
+        done = sub[sub["status"] == "done"]
+        params = pd.to_numeric(sub.get("params_m"), errors="coerce")
+        records.append({"label": label, "experiment": exp, "model": first["model"],
+                        "status": "done" if len(done) else str(first["status"]), "extra": is_extra,
+                        "ranked": is_extra or bool((params > 0).any()), "seeds": int(done["seed"].nunique())})
+    columns = ["label", "experiment", "model", "status", "extra", "ranked", "seeds"]
+    return pd.DataFrame(records, columns=columns).set_index("label", drop=False)
+
+
+def _truthy(value) -> bool:
+    return str(value).strip().lower() in ("true", "1", "1.0", "yes")
+
+
+def _done(results: pd.DataFrame, experiment: str, split: str | None = None) -> pd.DataFrame:
+    sub = results[(results["experiment"] == experiment) & (results["status"] == "done")]
+    return sub if split is None else sub[sub["split"] == split]
+
+
+def cell_interval(inputs: TableInputs, experiment: str, col: Column) -> Interval:
+    """A quality cell: the mean over images with its CI; without stored per-image metrics, the results' mean."""
+    values = inputs.per_image.values(experiment, col.split, col.metric)
+    if len(values):
+        return mean_interval(values.to_numpy(np.float64), inputs.settings.bootstrap)
+    seed_means = pd.to_numeric(_done(inputs.results, experiment, col.split)[col.metric], errors="coerce")
+    if seed_means.notna().any() and seed_means.notna().all():
+        return Interval(float(seed_means.mean()), math.nan, math.nan, 0, "no per-image metrics stored")
+    return Interval(math.nan, math.nan, math.nan, 0, f"not scored on {col.split}")
+
+
+def quality_record(inputs: TableInputs, experiment: str, col: Column) -> dict[str, float | str]:
+    """A quality cell's CSV columns: mean, CI, image count, why no CI, and mean/std/count over seeds."""
+    interval = cell_interval(inputs, experiment, col)
+    seed_means = pd.to_numeric(_done(inputs.results, experiment, col.split)[col.metric], errors="coerce").dropna()
+    k = col.key
+    return {f"{k}_mean": interval.estimate, f"{k}_ci_low": interval.low, f"{k}_ci_high": interval.high,
+            f"{k}_n": interval.n, f"{k}_ci_note": interval.reason,
+            f"{k}_seed_mean": float(seed_means.mean()) if len(seed_means) else math.nan,
+            f"{k}_seed_std": float(seed_means.std(ddof=1)) if len(seed_means) > 1 else math.nan,
+            f"{k}_seeds": len(seed_means)}
+
+
+def _first_finite(frame: pd.DataFrame, column: str) -> float:
+    values = pd.to_numeric(frame.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
+    return float(values.iloc[0]) if len(values) else math.nan
+
+
+TIME_FIELDS = {"time_median_s": "time_per_image_s", "time_q1_s": "time_q1_s", "time_q3_s": "time_q3_s",
+               "time_p90_s": "time_p90_s", "timing_size": "timing_size", "timing_threads": "timing_threads"}
+
+
+def timing_record(results: pd.DataFrame, experiment: str) -> dict[str, float | str]:
+    """Seed-invariant counts (first finished seed's) and the time of the timed seed (the lowest one with a time).
+
+    A run with a timing phase times one seed per experiment and copies its time to every seed's rows.
+    """
+    rows = results[results["experiment"] == experiment]
+    done = rows[rows["status"] == "done"]
+    record: dict[str, float | str] = {"params_m": _first_finite(done if len(done) else rows, "params_m"),
+                                      "gflops": _first_finite(done, "gflops")}
+    times = pd.to_numeric(done["time_per_image_s"], errors="coerce") if "time_per_image_s" in done else None
+    timed = done[times.notna()].sort_values("seed") if times is not None else done.iloc[:0]
+    if timed.empty:
+        return record | dict.fromkeys(TIME_FIELDS, math.nan) | {"timing_phase": NO_PHASE, "timing_device": ""}
+    first = timed.iloc[[0]]
+    record.update({name: _first_finite(first, column) for name, column in TIME_FIELDS.items()})
+    phase = first["timing_phase"].iloc[0] if "timing_phase" in first else NO_PHASE
+    device = first["device"].iloc[0] if "device" in first else ""
+    return record | {"timing_phase": "" if pd.isna(phase) else str(phase), "timing_device": "" if pd.isna(device) else str(device)}
+
+
+def build_frame(name: str, inputs: TableInputs, columns: list[Column]) -> pd.DataFrame:
+    """Table ``name``'s numeric rows: identity columns, quality cells, counts and times (no Δ, no marks)."""
+    rows = table_rows(name, inputs.results)
+    records = {}
+    for label, row in rows.iterrows():
+        record = {}
         for col in columns:
-            values = sub.loc[sub.split == col.split, col.metric].astype(float)
-            values = values[values.notna()]
-            record[f"{col.key}_n"] = len(values)
-            record[f"{col.key}_mean"] = float(values.mean()) if len(values) else math.nan
-            record[f"{col.key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-        records.append(record)
-    rows = pd.DataFrame(records)
-    if not rows.empty:
-        rows = rows.set_index("label", drop=False)
-        rows["best"] = [",".join(c.key for c in columns if _is_best(rows, c, label)) for label in rows.index]
-    return Table(name, title, columns, rows, paper_reference(name, columns))
+            if col.kind == QUALITY:
+                record.update(quality_record(inputs, row["experiment"], col))
+        if any(c.kind != QUALITY for c in columns):
+            record.update(timing_record(inputs.results, row["experiment"]))
+        records[label] = record
+    return rows.join(pd.DataFrame.from_dict(records, orient="index"))
 
 
-def _is_best(rows: pd.DataFrame, col: Column, label: str) -> bool:
-    values = rows.loc[rows["ranked"], f"{col.key}_mean"]
-    if label not in values.index or values.notna().sum() < 2 or math.isnan(values[label]):
-        return False
-    target = values.max() if HIGHER_IS_BETTER.get(col.metric, True) else values.min()
-    return values[label] == target
+def build_table(name: str, inputs: TableInputs) -> Table:
+    """Aggregate the stored results into one of the paper's tables, with CIs, Δ and significance marks."""
+    title, columns = TABLE_SPECS[name]
+    frame = build_frame(name, inputs, columns)
+    role = "report.table1_reference" if name == "table1" else "report.table2_reference"
+    settings = inputs.settings
+    sets, notes = delta_sets(settings.reference_for(name), settings.floor_reference,
+                             available_references(inputs.results, inputs.per_image), role)
+    keys = [(c.key, c.split, c.metric) for c in columns if c.kind == QUALITY]
+    if sets and not frame.empty:
+        frame = frame.join(delta_columns(frame, keys, sets, inputs.per_image, settings.bootstrap))
+    phase_of = {label: str(p) for label, p, t in zip(frame.index, frame.get("timing_phase", []),
+                                                     frame.get("time_median_s", [])) if math.isfinite(t)}
+    table = Table(name, title, columns, frame, paper_reference(name, columns), sets, notes, phase_of=phase_of)
+    add_marks(table, inputs)
+    return table
+
+
+def column_marks(table: Table, col: Column, inputs: TableInputs) -> tuple[dict[str, str], str]:
+    """One column's ``best``/``tied`` marks among the ranked rows, and a note when it cannot be ranked."""
+    ranked = table.frame[table.frame["ranked"]]
+    if col.kind == QUALITY:
+        samples = {label: inputs.per_image.values(row["experiment"], col.split, col.metric)
+                   for label, row in ranked.iterrows()}
+        return metric_marks(samples, HIGHER_IS_BETTER[col.metric], inputs.settings.bootstrap), ""
+    if col.kind == EXACT:
+        sizes = set(ranked["timing_size"].dropna()) if col.key == "gflops" else set()
+        if len(sizes) > 1:
+            return {}, "GFLOPs were counted at different input sizes (" + ", ".join(f"{int(s)}" for s in sorted(sizes)) \
+                + "), so they are not ranked."
+        return exact_marks({label: float(v) for label, v in ranked[col.key].items()}), ""
+    if col.kind == TIME:
+        medians = {label: float(v) for label, v in ranked["time_median_s"].items()}
+        return time_marks(medians, table.phase_of, dict(ranked["experiment"]), inputs.timing,
+                          inputs.settings.bootstrap), ""
+    return {}, ""
+
+
+def add_marks(table: Table, inputs: TableInputs) -> None:
+    """Fill ``best`` and ``tied`` (comma-separated column keys) of every row, and the notes of unranked columns."""
+    best = {label: [] for label in table.frame.index}
+    tied = {label: [] for label in table.frame.index}
+    for col in table.columns:
+        if table.frame.empty:
+            break
+        marks, note = column_marks(table, col, inputs)
+        for label, mark in marks.items():
+            (best if mark == "best" else tied)[label].append(col.key)
+        if note:
+            table.notes.append(note)
+    table.frame["best"] = [",".join(best[label]) for label in table.frame.index]
+    table.frame["tied"] = [",".join(tied[label]) for label in table.frame.index]
 
 
 def paper_reference(name: str, columns: list[Column]) -> pd.DataFrame:
@@ -123,86 +273,7 @@ def paper_reference(name: str, columns: list[Column]) -> pd.DataFrame:
         rows = paper[paper.label == label]
         record = {"label": label}
         for col in columns:
-            hit = rows[rows.split == col.split]
+            hit = rows[rows.split == (col.split or "val")]
             record[col.key] = float(hit[col.metric].iloc[0]) if len(hit) and col.metric in hit else math.nan
         records.append(record)
-    return pd.DataFrame(records)
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def format_cell(mean: float, std: float, metric: str) -> str:
-    """``19.3558`` or ``19.3558 ± 0.0123``; ``n/a`` for a missing value."""
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "n/a"
-    digits = DIGITS.get(metric, 4)
-    text = f"{mean:.{digits}f}"
-    if std is not None and not math.isnan(std):
-        text += f" ± {std:.{digits}f}"
-    return text
-
-
-def cells(table: Table) -> list[tuple[str, list[tuple[str, bool]]]]:
-    """Measured rows as ``(label, [(cell text, is_best), ...])``."""
-    out = []
-    for label, row in table.rows.iterrows():
-        best = set(str(row["best"]).split(",")) if row["best"] else set()
-        out.append((label, [(format_cell(row[f"{c.key}_mean"], row[f"{c.key}_std"], c.metric), c.key in best)
-                            for c in table.columns]))
-    return out
-
-
-def reference_cells(table: Table) -> list[tuple[str, list[str]]]:
-    return [(r["label"], [format_cell(r[c.key], math.nan, c.metric) if not math.isnan(r[c.key]) else "–"
-                          for c in table.columns]) for _, r in table.reference.iterrows()]
-
-
-def to_csv(table: Table) -> str:
-    """Numeric CSV: label, experiment, model, status, <key>_mean/_std/_n per column, best."""
-    keep = ["label", "experiment", "model", "status"]
-    for c in table.columns:
-        keep += [f"{c.key}_mean", f"{c.key}_std", f"{c.key}_n"]
-    frame = table.rows[keep + ["best"]] if not table.rows.empty else pd.DataFrame(columns=keep + ["best"])
-    return frame.to_csv(index=False)
-
-
-def to_markdown(table: Table) -> str:
-    """A GitHub-flavoured Markdown table; the best values in bold; paper rows below a separator row."""
-    header = ["Experiment"] + [c.title for c in table.columns]
-    lines = [f"**{table.title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, row in cells(table):
-        lines.append("| " + " | ".join([_md(label)] + [f"**{t}**" if best else t for t, best in row]) + " |")
-    if len(table.reference):
-        lines.append("| *" + PAPER_NOTE + "* |" + " |" * len(table.columns))
-        for label, row in reference_cells(table):
-            lines.append("| " + " | ".join([f"*{_md(label)}*"] + row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def to_latex(table: Table) -> str:
-    """A ``tabular`` (booktabs rules) ready to paste; best values in ``\\textbf``; paper rows after a midrule."""
-    spec = "l" + "r" * len(table.columns)
-    lines = ["% " + table.title, f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-             " & ".join(["Experiment"] + [_tex(c.title) for c in table.columns]) + " \\\\", "\\midrule"]
-    for label, row in cells(table):
-        lines.append(" & ".join([_tex(label)] + [f"\\textbf{{{_tex(t)}}}" if best else _tex(t) for t, best in row]) + " \\\\")
-    if len(table.reference):
-        lines += ["\\midrule", f"\\multicolumn{{{len(table.columns) + 1}}}{{l}}{{\\emph{{{_tex(PAPER_NOTE)}}}}} \\\\"]
-        for label, row in reference_cells(table):
-            lines.append(" & ".join([f"\\emph{{{_tex(label)}}}"] + [_tex(t) for t in row]) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-def _tex(text: str) -> str:
-    out = "".join(_TEX_ESCAPES.get(ch, ch) for ch in str(text))
-    return out.replace("±", r"$\pm$").replace("²", r"$^2$").replace("–", "--")
+    return pd.DataFrame(records, columns=["label", *[c.key for c in columns]])

@@ -10,12 +10,16 @@ from bench.cli.exit_codes import EXIT_OK
 
 _DESCRIPTION = (
     "Render Tables 1-3 (CSV, Markdown, LaTeX), the visual comparison, plots and report.html from "
-    "run folders, without touching any model. Several run folders are merged into one report when comparable."
+    "run folders, without touching any model. Several run folders are merged into one report when comparable. "
+    "Every PSNR/SSIM/LPIPS/MPS cell carries a bootstrap confidence interval over images and paired differences "
+    "against the reference rows (config `report:` section); per-image scores of published images "
+    "(`python -m bench score ... --out CSV`) can join the tables as extra rows (--extra)."
 )
 _EPILOG = """\
 examples:
   python -m bench report runs/benchmark
-  python -m bench report runs/machine_a/benchmark runs/machine_b/benchmark --out runs/merged"""
+  python -m bench report runs/machine_a/benchmark runs/machine_b/benchmark --out runs/merged
+  python -m bench report runs/benchmark --extra s3net=s3net_val.csv --extra s3net:test=s3net_test.csv"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          description=_DESCRIPTION, epilog=_EPILOG)
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run folder(s) written by `bench run`")
     parser.add_argument("--out", type=Path, help="output folder (default: the run folder; required when merging)")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME[:SPLIT]=CSV",
+                        help="add a row NAME to the quality tables from a per-image score CSV as `python -m bench "
+                        "score` writes it (scene_id, psnr, ssim, lpips, mps), marked 'scored from published images'; "
+                        "SPLIT is val (default) or test; matched to the run's images by scene id; repeatable")
     parser.set_defaults(func=execute)
 
 
@@ -32,6 +40,6 @@ def execute(args: argparse.Namespace) -> int:
     from bench.harness.data import validation_scenes
     from reports.render import render_report
 
-    page = render_report(args.run_dirs, args.out, load_scenes=validation_scenes)
+    page = render_report(args.run_dirs, args.out, load_scenes=validation_scenes, extras=args.extra)
     print(f"report: {page}")
     return EXIT_OK

@@ -1,0 +1,168 @@
+"""A :class:`reports.tables.Table` as text: cells for the page, CSV (+ its column guide), Markdown and LaTeX.
+
+Quality cells read ``value [low, high]``: the mean over images and its bootstrap CI (intervals are not
+symmetric, so no ``±``).  ``value [n/a]``: no interval could be given (one image, zero variance, no per-image
+metrics stored); ``n/a``: no value at all (e.g. LPIPS without its weights).  A NaN is never printed as a number.
+``mean ± std`` appears only in the seed-variation block, labelled as the spread over seeds.
+Marks: **bold** the significantly best row of a column; ``(tied)`` the leader and the rows it is not
+significantly ahead of; ``†`` a Δ whose CI excludes 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pandas as pd
+
+from reports.deltas import NOT_COMPARED, REFERENCE
+from reports.tables import QUALITY, TIME, TIME_P90, Column, Table
+from reports.timing_phases import NO_PHASE
+
+DIGITS = {"psnr": 3, "ssim": 4, "lpips": 4, "mps": 4, "params_m": 2, "gflops": 2}
+TIME_METRICS = ("time_per_image_s", "time_p90_s")
+SIGNIFICANT = "†"
+TIED_TEXT = " (tied)"
+
+
+@dataclass
+class Cell:
+    """One shown cell: its text, its mark (``best``/``tied``/``""``), a Δ whose CI excludes 0, a note (why n/a)."""
+
+    text: str
+    mark: str = ""
+    significant: bool = False
+    note: str = ""
+
+
+@dataclass
+class Block:
+    """One grid of a table: header, measured rows, and (main block only) the paper's rows."""
+
+    title: str
+    header: list[str]
+    rows: list[tuple[str, list[Cell]]]
+    reference: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+def finite(value: Any) -> bool:
+    """True for a finite real number (not None, NaN, inf or text)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def number(value: Any, metric: str, signed: bool = False) -> str:
+    """``19.356`` / ``+0.512`` / ``0.1660`` (times: 4 significant digits); ``n/a`` for anything not finite."""
+    if not finite(value):
+        return "n/a"
+    if metric in TIME_METRICS:
+        return f"{float(value):#.4g}"
+    digits = DIGITS.get(metric, 4)
+    return f"{float(value):+.{digits}f}" if signed else f"{float(value):.{digits}f}"
+
+
+def interval_text(estimate: Any, low: Any, high: Any, metric: str, signed: bool = False) -> str:
+    """``value [low, high]``, ``value [n/a]`` without an interval, ``n/a`` without a value."""
+    if not finite(estimate):
+        return "n/a"
+    text = number(estimate, metric, signed)
+    if finite(low) and finite(high):
+        return f"{text} [{number(low, metric, signed)}, {number(high, metric, signed)}]"
+    return f"{text} [n/a]"
+
+
+def _mark(row: pd.Series, key: str) -> str:
+    if key in str(row.get("best", "")).split(","):
+        return "best"
+    return "tied" if key in str(row.get("tied", "")).split(",") else ""
+
+
+def value_cell(row: pd.Series, col: Column) -> Cell:
+    """A main-block cell of ``row`` (a row of :attr:`Table.frame`) in column ``col``."""
+    k, mark = col.key, _mark(row, col.key)
+    if col.kind == QUALITY:
+        note = str(row.get(f"{k}_ci_note") or "")
+        n = int(row.get(f"{k}_n") or 0)
+        text = interval_text(row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"], col.metric)
+        return Cell(text, mark, note=(f"{note}; " if note else "") + f"n = {n} images")
+    if col.kind == TIME:
+        text = number(row["time_median_s"], col.metric)
+        if finite(row["time_median_s"]) and finite(row["time_q1_s"]) and finite(row["time_q3_s"]):
+            text += f" ({number(row['time_q1_s'], col.metric)}–{number(row['time_q3_s'], col.metric)})"
+        return Cell(text, mark)
+    if col.kind == TIME_P90:
+        return Cell(number(row["time_p90_s"], col.metric), mark)
+    return Cell(number(row[k], col.metric), mark)
+
+
+def phase_labels(table: Table, phases: dict[str, str]) -> Optional[dict[str, str]]:
+    """Each timed row's phase label (``P1``...) when the rows were timed in more than one phase, else None."""
+    groups = set(table.phase_of.values())
+    if len(groups) < 2:
+        return None
+    return {label: phases.get(key, "none (older run)" if key == NO_PHASE else "unknown")
+            for label, key in table.phase_of.items()}
+
+
+def main_block(table: Table, phases: dict[str, str] | None = None) -> Block:
+    """The table itself: one cell per column (and a timing-phase column when phases differ), the paper's rows."""
+    labels = phase_labels(table, phases or {}) if any(c.kind == TIME for c in table.columns) else None
+    header = ["Experiment"] + [c.title for c in table.columns] + (["Timing phase"] if labels else [])
+    rows = []
+    for label, row in table.frame.iterrows():
+        cells = [value_cell(row, c) for c in table.columns]
+        rows.append((label, cells + ([Cell(labels.get(label, "–"))] if labels else [])))
+    reference = [(r["label"], [number(r[c.key], c.metric) if finite(r[c.key]) else "–" for c in table.columns]
+                  + (["–"] if labels else [])) for _, r in table.reference.iterrows()]
+    return Block(table.title, header, rows, reference)
+
+
+def delta_cell(row: pd.Series, name: str, metric: str) -> Cell:
+    """One Δ cell (``name``: ``delta_val_psnr`` etc.): ``+0.512 [+0.301, +0.720]`` and whether the CI excludes 0."""
+    note = str(row.get(f"{name}_note") or "")
+    if note == REFERENCE:
+        return Cell("reference")
+    if note == NOT_COMPARED:
+        return Cell("–", note="not a trained or published row")
+    significant = bool(row.get(f"{name}_excludes_0"))
+    text = interval_text(row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"], metric, signed=True)
+    n = row.get(f"{name}_n")
+    return Cell(text, significant=significant, note=(f"{note}; " if note else "") + f"n = {int(n or 0)} paired images")
+
+
+def delta_block(table: Table) -> Optional[Block]:
+    """Paired differences per image, one column per quality column and Δ set; None without any Δ set."""
+    if not table.deltas or table.frame.empty:
+        return None
+    header = ["Experiment"] + [f"{c.title}: {d.title}" for d in table.deltas for c in table.quality_columns]
+    rows = [(label, [delta_cell(row, f"{d.prefix}_{c.key}", c.metric) for d in table.deltas for c in table.quality_columns])
+            for label, row in table.frame.iterrows()]
+    title = f"{table.title.split(':')[0]}: paired differences per image (Δ = row − reference)"
+    return Block(title, header, rows)
+
+
+def seed_block(table: Table) -> Optional[Block]:
+    """Spread over seeds (mean ± std of each seed's mean over images), only when some row has several seeds."""
+    columns = table.quality_columns
+    if table.frame.empty or not columns or int(table.frame["seeds"].max()) < 2:
+        return None
+    rows = []
+    for label, row in table.frame.iterrows():
+        cells = []
+        for c in columns:
+            k, seeds = c.key, int(row[f"{c.key}_seeds"])
+            text = number(row[f"{k}_seed_mean"], c.metric)
+            if seeds >= 2 and finite(row[f"{k}_seed_std"]):
+                text += f" ± {number(row[f'{k}_seed_std'], c.metric)}"
+            cells.append(Cell(f"{text} ({seeds} seed{'s' if seeds != 1 else ''})" if text != "n/a" else text))
+        rows.append((label, cells))
+    title = f"{table.title.split(':')[0]}: spread over seeds (mean ± std of the seeds' means; not a CI)"
+    return Block(title, ["Experiment"] + [c.title for c in columns], rows)
+
+
+def blocks(table: Table, phases: dict[str, str] | None = None) -> list[Block]:
+    """Every block of ``table``, in the order shown: the table, its Δ, its spread over seeds."""
+    return [b for b in (main_block(table, phases), delta_block(table), seed_block(table)) if b is not None]
