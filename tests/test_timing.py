@@ -151,7 +151,7 @@ def test_phase_times_targets_on_one_input_with_threads_pinned_and_restored():
     assert len(frame) == 6 and set(frame["phase"]) == {"p1"} and set(frame["seed"]) == {7}
     assert phase.record() == {"phase": "p1", "device": phase.device, "threads": 1, "size": 16, "rounds": 3,
                               "warmup": 1, "order": "rotating", "timed": ["x", "y"],
-                              "skipped": {"z": "failed (seed 0): boom"}}
+                              "skipped": {"z": "failed (seed 0): boom"}, "allocator": phase.allocator}
 
 
 def test_choose_seeds_takes_the_first_finished_seed_and_names_why_others_are_skipped():
@@ -176,3 +176,54 @@ def test_apply_timing_fills_timed_rows_and_blanks_the_others():
         assert row["time_per_image_s"] == phase.summaries["a"].median and row["time_p90_s"] == phase.summaries["a"].p90
     assert out[2]["timing_phase"] == "" and math.isnan(out[2]["time_per_image_s"]) and out[2]["gflops"] == 3.0
     assert rows[0]["gflops"] == 9.0, "the input rows are not changed"
+
+
+
+class FakeLibc:
+    """Records the allocator calls :func:`steady_allocator` makes."""
+
+    def __init__(self, accept: bool = True) -> None:
+        self.calls: list[tuple] = []
+        self.accept = accept
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append(("mallopt", parameter, value))
+        return int(self.accept)
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_steady_allocator_raises_glibc_thresholds_for_the_block_then_restores_and_trims(monkeypatch):
+    from bench.harness import allocator
+
+    libc = FakeLibc()
+    monkeypatch.setattr(allocator, "_glibc", lambda: libc)
+    with pytest.raises(RuntimeError), allocator.steady_allocator() as described:
+        assert "1 GiB" in described
+        # glibc's malloc.h: M_MMAP_THRESHOLD is -3, M_TRIM_THRESHOLD is -1
+        assert sorted(libc.calls) == [("mallopt", -3, 1 << 30), ("mallopt", -1, 1 << 30)]
+        raise RuntimeError("a failing model still restores the allocator")
+    assert sorted(libc.calls[2:]) == [("malloc_trim", 0), ("mallopt", -3, 128 * 1024), ("mallopt", -1, 128 * 1024)]
+    assert libc.calls[-1] == ("malloc_trim", 0), "memory is given back after the thresholds are lowered"
+
+
+@pytest.mark.parametrize("libc", [None, FakeLibc(accept=False)], ids=["not-glibc", "mallopt-refused"])
+def test_steady_allocator_changes_nothing_without_glibc(monkeypatch, libc):
+    from bench.harness import allocator
+
+    monkeypatch.setattr(allocator, "_glibc", lambda: libc)
+    with allocator.steady_allocator() as described:
+        assert "unchanged" in described
+    assert libc is None or all(call[0] == "mallopt" for call in libc.calls), "nothing trimmed when nothing was set"
+
+
+def test_timing_phase_records_what_the_allocator_did(monkeypatch):
+    from bench.harness import allocator
+
+    monkeypatch.setattr(allocator, "_glibc", lambda: None)
+    phase = run_timing_phase([TimingTarget("a", 0, lambda rgb, depth: rgb, gflops=0.0)], device=torch.device("cpu"),
+                             size=8, rounds=1, warmup=0, phase_id="p3")
+    assert phase.record()["allocator"] == "system allocator unchanged (not glibc)"
+    assert "system allocator unchanged" in phase.description()

@@ -186,16 +186,17 @@ def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool, resta
             if ctx.is_main:
                 write_results(prepared, rows, lpips_metric)
     if ctx.is_main:
-        rows = _time_and_write(prepared, rows, ctx, lpips_metric)
+        rows = _time_and_write(prepared, rows, ctx, lpips_metric, progress)
     return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(rows, columns=RESULT_COLUMNS), failed)
 
 
-def _time_and_write(prepared: PreparedRun, rows: list[dict], ctx: DistContext, lpips_metric) -> list[dict]:
+def _time_and_write(prepared: PreparedRun, rows: list[dict], ctx: DistContext, lpips_metric,
+                    progress: bool = False) -> list[dict]:
     """The run's one timing phase (rank 0): every experiment's time columns, then every results file."""
     from bench.harness.timing_phase import apply_timing, time_run, write_timing_files
 
     cfg = prepared.cfg
-    phase = time_run(cfg, prepared.run_dir, rows, ctx.device, inference_options(cfg, ctx.device))
+    phase = time_run(cfg, prepared.run_dir, rows, ctx.device, inference_options(cfg, ctx.device), progress=progress)
     timed = apply_timing(rows, phase)
     write_timing_files(prepared.run_dir, phase)
     write_results(prepared, timed, lpips_metric, phase)

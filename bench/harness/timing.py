@@ -120,11 +120,13 @@ def timed_call(forward: Callable[[], object], clock: Clock, sync: Callable[[], N
 
 
 def run_rounds(models: Mapping[str, Callable[[], object]], *, rounds: int, warmup: int,
-               clock: Clock = time.perf_counter, sync: Callable[[], None] = lambda: None) -> list[TimedCall]:
+               clock: Clock = time.perf_counter, sync: Callable[[], None] = lambda: None,
+               after_round: Callable[[], None] = lambda: None) -> list[TimedCall]:
     """Warm up every model ``warmup`` times (untimed), then ``rounds`` rounds of one timed call each.
 
     ``models`` maps a name to a no-argument callable (one forward pass on the phase's input).  Round ``r``
-    runs them in ``round_order(names, r)``.  Returns ``rounds * len(models)`` calls in the order they ran.
+    runs them in ``round_order(names, r)``; ``after_round`` is called after each (a progress bar's update).
+    Returns ``rounds * len(models)`` calls in the order they ran.
     """
     names = list(models)
     for name in names:
@@ -135,6 +137,7 @@ def run_rounds(models: Mapping[str, Callable[[], object]], *, rounds: int, warmu
     for r in range(rounds):
         for position, name in enumerate(round_order(names, r)):
             calls.append(TimedCall(r, position, name, timed_call(models[name], clock, sync)))
+        after_round()
     return calls
 
 

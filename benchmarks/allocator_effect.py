@@ -1,0 +1,67 @@
+"""What page faults cost a timed forward pass on CPU: the same model with and without ``steady_allocator``.
+
+    python benchmarks/allocator_effect.py --model mbnet --size 128 --runs 20
+
+Times the prepared model (``bench.prepare_for_inference``, batch 1, channels_last, ``inference_mode``) in
+alternating blocks of ``--runs`` passes, first with glibc's default allocator, then inside
+:func:`bench.harness.allocator.steady_allocator`, ``--blocks`` times each, and prints per block the median,
+the max/min ratio of its passes, the kernel (system) CPU seconds and the minor page faults per pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+import bench  # noqa: E402
+from bench.harness.allocator import steady_allocator  # noqa: E402
+from bench.perf.fast_inference import prepare_for_inference  # noqa: E402
+
+
+def block(forward, runs: int) -> tuple[list[float], float, float]:
+    """``runs`` timed passes: their seconds, the system CPU seconds and the minor page faults of the block."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        forward()
+        seconds.append(time.perf_counter() - start)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return seconds, after.ru_stime - before.ru_stime, float(after.ru_minflt - before.ru_minflt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="mbnet")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--blocks", type=int, default=2)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = prepare_for_inference(bench.create_model(args.model).eval())
+    rgb, depth = (torch.rand(1, c, args.size, args.size).contiguous(memory_format=torch.channels_last) for c in (3, 1))
+    print(f"{args.model} at {args.size}x{args.size}, batch 1, {torch.get_num_threads()} threads, {args.runs} passes "
+          "per block after 2 warm-up passes")
+    print(f"{'allocator':<10} {'median s':>9} {'max/min':>8} {'sys s':>7} {'faults/pass':>12}")
+    with torch.inference_mode():
+        for _ in range(args.blocks):
+            for label, context in (("default", contextlib.nullcontext()), ("steady", steady_allocator())):
+                with context:
+                    for _ in range(2):
+                        model(rgb, depth)
+                    seconds, system, faults = block(lambda: model(rgb, depth), args.runs)
+                print(f"{label:<10} {statistics.median(seconds):>9.4f} {max(seconds) / min(seconds):>8.2f} "
+                      f"{system:>7.2f} {faults / args.runs:>12.0f}")
+
+
+if __name__ == "__main__":
+    main()
