@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
@@ -58,9 +59,13 @@ def main() -> int:
     parser.add_argument("run_dir", type=Path, help="a finished run folder (e.g. runs/benchmark)")
     parser.add_argument("--repeats", type=int, default=3, help="timing phases to run again (default 3)")
     parser.add_argument("--model", default="mbnet", help="compare the experiments of this model (default mbnet)")
+    parser.add_argument("--rounds", type=int, help="eval.timing_rounds for the repeated phases (default: the run's)")
+    parser.add_argument("--threads", type=int, help="eval.timing_threads for the repeated phases (default: the run's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.run_dir / run_folder.CONFIG_YAML)
+    cfg.eval.timing_rounds = args.rounds or cfg.eval.timing_rounds
+    cfg.eval.timing_threads = args.threads or cfg.eval.timing_threads
     results = pd.read_csv(args.run_dir / run_folder.RESULTS_CSV)
     experiments = [e.name for e in cfg.experiments if e.model == args.model]
     if len(experiments) < 2:
@@ -68,7 +73,8 @@ def main() -> int:
         return 2
     device = pick_device(cfg.train.device)
     print(f"{args.run_dir}: experiments {', '.join(experiments)} (model {args.model}); "
-          f"{cfg.eval.timing_rounds} rounds, {cfg.eval.timing_warmup} warm-up, all {len(cfg.experiments)} "
+          f"{cfg.eval.timing_rounds} rounds, {cfg.eval.timing_warmup} warm-up, "
+          f"{cfg.eval.timing_threads or torch.get_num_threads()} threads, all {len(cfg.experiments)} "
           f"experiments timed together, as in the run")
     spreads = []
     stored = stored_medians(args.run_dir, experiments)

@@ -117,3 +117,27 @@ def data_cfg(size: int | None = 16, cache: bool = True, **folders) -> SimpleName
         size=size, input="6500_N", target="4500_E", extra_input="6500_NE", cache=cache,
         folders=SimpleNamespace(**{**FOLDERS, **folders}),
     )
+
+
+def one_conv_plugin(model_name: str) -> str:
+    """Source of a plugin module registering ``model_name``: one 3x3 convolution on RGB + depth (4 -> 3 channels)."""
+    return f'''"""A one-layer fusion net from outside the package (test plugin)."""
+import torch
+from torch import nn
+from bench import register_model
+
+
+class OneConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 3, 3, padding=1)
+
+    def forward(self, rgb, depth):
+        return self.conv(torch.cat([rgb, depth], dim=1))
+
+
+@register_model("{model_name}")
+def {model_name}() -> nn.Module:
+    """A 3x3 convolution on RGB + depth (test plugin)."""
+    return OneConv()
+'''

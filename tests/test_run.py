@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +15,9 @@ from PIL import Image
 
 from bench.cli import main
 from bench.harness.run import RESULT_COLUMNS
+from tests.data_helpers import one_conv_plugin
 
-ONE_CONV_PLUGIN = textwrap.dedent('''
-    """A one-layer fusion net from outside the package (test plugin)."""
-    import torch
-    from torch import nn
-    from bench import register_model
-
-
-    class OneConv(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(4, 3, 3, padding=1)
-
-        def forward(self, rgb, depth):
-            return self.conv(torch.cat([rgb, depth], dim=1))
-
-
-    @register_model("run_test_one_conv")
-    def run_test_one_conv() -> nn.Module:
-        """A 3x3 convolution on RGB + depth (test plugin)."""
-        return OneConv()
-''')
+ONE_CONV_PLUGIN = one_conv_plugin("run_test_one_conv")
 
 
 def tiny_config(tmp_path, experiments, plugins=(), **data):

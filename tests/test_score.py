@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,30 +22,11 @@ from torchvision.models import alexnet
 
 from bench.cli import main
 from datasets.io import write_rgba_png
+from tests.data_helpers import one_conv_plugin
 
 COLUMNS = ["scene_id", "psnr", "ssim", "lpips", "mps"]
 
-PLUGIN = textwrap.dedent('''
-    """A one-layer fusion net (test plugin of tests/test_score.py)."""
-    import torch
-    from torch import nn
-    from bench import register_model
-
-
-    class OneConv(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(4, 3, 3, padding=1)
-
-        def forward(self, rgb, depth):
-            return self.conv(torch.cat([rgb, depth], dim=1))
-
-
-    @register_model("score_test_one_conv")
-    def score_test_one_conv() -> nn.Module:
-        """A 3x3 convolution on RGB + depth (test plugin)."""
-        return OneConv()
-''')
+PLUGIN = one_conv_plugin("score_test_one_conv")
 
 
 def save_alexnet_trunk(path: Path) -> Path:

@@ -142,7 +142,7 @@ class EvalConfig:
     splits: list[Literal["val", "test"]] = field(default_factory=lambda: ["val", "test"], metadata=_meta("splits to score"))
     batch_size: int = field(default=4, metadata=_meta("images per evaluation batch", minimum=1))
     save_predictions: bool = field(default=True, metadata=_meta("write predicted PNGs"))
-    timing_rounds: int = field(default=30, metadata=_meta(
+    timing_rounds: int = field(default=60, metadata=_meta(
         "rounds of the timing phase after training: each round runs every model once, in an order that rotates", minimum=1))
     timing_runs: Optional[int] = field(default=None, metadata=_meta(
         "deprecated name of timing_rounds (a value here is used as timing_rounds, with a warning)", minimum=1))
