@@ -1,11 +1,14 @@
 """What page faults cost a timed forward pass on CPU: the same model with and without ``steady_allocator``.
 
     python benchmarks/allocator_effect.py --model mbnet --size 128 --runs 20
+    python benchmarks/allocator_effect.py --mode train --size 64 --batch 3 --runs 5
 
-Times the prepared model (``bench.prepare_for_inference``, batch 1, channels_last, ``inference_mode``) in
+Inference (the default): times the prepared model (``bench.prepare_for_inference``, batch 1, channels_last, ``inference_mode``) in
 alternating blocks of ``--runs`` passes, first with glibc's default allocator, then inside
 :func:`bench.harness.allocator.steady_allocator`, ``--blocks`` times each, and prints per block the median,
 the max/min ratio of its passes, the kernel (system) CPU seconds and the minor page faults per pass.
+``--mode train`` times training steps instead (the plain module in train mode, batch ``--batch``: forward,
+an L1 loss, backward, a fused Adam step).
 """
 
 from __future__ import annotations
@@ -45,22 +48,46 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--blocks", type=int, default=2)
+    parser.add_argument("--mode", choices=("inference", "train"), default="inference")
+    parser.add_argument("--batch", type=int, default=3, help="batch size of --mode train (default 3)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = prepare_for_inference(bench.create_model(args.model).eval())
-    rgb, depth = (torch.rand(1, c, args.size, args.size).contiguous(memory_format=torch.channels_last) for c in (3, 1))
-    print(f"{args.model} at {args.size}x{args.size}, batch 1, {torch.get_num_threads()} threads, {args.runs} passes "
+    forward = inference_pass(args) if args.mode == "inference" else training_step(args)
+    print(f"{args.model} {args.mode} at {args.size}x{args.size}, {torch.get_num_threads()} threads, {args.runs} passes "
           "per block after 2 warm-up passes")
     print(f"{'allocator':<10} {'median s':>9} {'max/min':>8} {'sys s':>7} {'faults/pass':>12}")
-    with torch.inference_mode():
-        for _ in range(args.blocks):
-            for label, context in (("default", contextlib.nullcontext()), ("steady", steady_allocator())):
-                with context:
-                    for _ in range(2):
-                        model(rgb, depth)
-                    seconds, system, faults = block(lambda: model(rgb, depth), args.runs)
-                print(f"{label:<10} {statistics.median(seconds):>9.4f} {max(seconds) / min(seconds):>8.2f} "
-                      f"{system:>7.2f} {faults / args.runs:>12.0f}")
+    for _ in range(args.blocks):
+        for label, context in (("default", contextlib.nullcontext()), ("steady", steady_allocator())):
+            with context:
+                for _ in range(2):
+                    forward()
+                seconds, system, faults = block(forward, args.runs)
+            print(f"{label:<10} {statistics.median(seconds):>9.4f} {max(seconds) / min(seconds):>8.2f} "
+                  f"{system:>7.2f} {faults / args.runs:>12.0f}")
+
+
+def inference_pass(args: argparse.Namespace):
+    """One batch-1 forward pass of the prepared model, in ``inference_mode``."""
+    model = prepare_for_inference(bench.create_model(args.model).eval())
+    rgb, depth = (torch.rand(1, c, args.size, args.size).contiguous(memory_format=torch.channels_last) for c in (3, 1))
+
+    def run() -> None:
+        with torch.inference_mode():
+            model(rgb, depth)
+    return run
+
+
+def training_step(args: argparse.Namespace):
+    """One training step of the plain module: forward, L1 loss, backward, fused Adam."""
+    model = bench.create_model(args.model).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
+    rgb, depth, target = (torch.rand(args.batch, c, args.size, args.size) for c in (3, 1, 3))
+
+    def run() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.l1_loss(model(rgb, depth), target).backward()
+        optimizer.step()
+    return run
 
 
 if __name__ == "__main__":

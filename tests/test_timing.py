@@ -227,3 +227,37 @@ def test_timing_phase_records_what_the_allocator_did(monkeypatch):
                              size=8, rounds=1, warmup=0, phase_id="p3")
     assert phase.record()["allocator"] == "system allocator unchanged (not glibc)"
     assert "system allocator unchanged" in phase.description()
+
+
+def test_flops_are_counted_in_eval_mode_and_leave_a_training_model_as_it_was():
+    from bench.harness.timing import count_flops
+
+    class Pooled(torch.nn.Module):
+        """A 1x1 convolution, then BatchNorm on a 1x1 pooled map (fails in training mode at batch 1)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 3, 1)
+            self.norm = torch.nn.BatchNorm2d(3)
+
+        def forward(self, rgb, depth):
+            x = self.conv(torch.cat([rgb, depth], dim=1))
+            return self.norm(torch.nn.functional.adaptive_avg_pool2d(x, 1))
+
+    model = Pooled().train()
+    for device in ("meta", "cpu"):
+        assert count_flops(model, (8, 8), device) == 2 * 8 * 8 * 4 * 3, "a 1x1 convolution: 2 FLOPs per MAC"
+        assert model.training and model.norm.training, "the caller's model keeps its training mode"
+    assert int(model.norm.num_batches_tracked) == 0, "no batch statistics were updated"
+
+
+def test_nested_steady_allocator_blocks_restore_once_at_the_outermost(monkeypatch):
+    from bench.harness import allocator
+
+    libc = FakeLibc()
+    monkeypatch.setattr(allocator, "_glibc", lambda: libc)
+    with allocator.steady_allocator():
+        with allocator.steady_allocator() as inner:
+            assert "1 GiB" in inner
+        assert len(libc.calls) == 2, "the inner block neither set nor restored anything"
+    assert libc.calls[-1] == ("malloc_trim", 0) and len(libc.calls) == 5

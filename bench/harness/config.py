@@ -106,6 +106,12 @@ class TrainConfig:
         default=None, metadata=_meta("step after which the lr is divided by 10; null: a quarter of training (paper: epoch 50 of 200)", minimum=1)
     )
     lr_decay_factor: float = field(default=0.1, metadata=_meta("lr multiplier at lr_decay_step", positive=True))
+    schedule: Literal["step", "constant", "cosine"] = field(default="step", metadata=_meta(
+        "lr schedule: step (the paper's: lr_decay_factor after lr_decay_step), constant, or cosine (to 0 at the last "
+        "step); constant and cosine suit short runs"))
+    warmup_steps: int = field(default=0, metadata=_meta(
+        "constant and cosine schedules: the lr rises linearly from lr/warmup_steps to lr over these first steps",
+        minimum=0))
     device: str = field(default="auto", metadata=_meta("auto (CUDA if available), cpu, cuda or cuda:N"))
     amp: Literal["off", "bf16", "fp16"] = field(default="off", metadata=_meta("mixed precision on CUDA: off, bf16 or fp16"))
     log_every: int = field(default=1, metadata=_meta("write a training-log row every N steps", minimum=1))

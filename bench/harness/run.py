@@ -51,6 +51,9 @@ RESULT_COLUMNS = [
 ]
 UNTIMED = {"time_per_image_s": math.nan, "time_p90_s": math.nan, "time_q1_s": math.nan, "time_q3_s": math.nan,
            "timing_phase": "", "timing_size": math.nan, "timing_threads": math.nan}  # until the timing phase
+# Keys added after runs were made, with the value that reproduces the earlier behaviour: left out of the
+# fingerprint at that value, so finished experiments of earlier versions are still reused.
+LATER_KEYS = {("train", "schedule"): "step", ("train", "warmup_steps"): 0}
 SCORING_KEYS = ("splits", "save_predictions", "quantize", "ssim", "autocast", "compile")  # eval keys that set scores
 
 
@@ -216,6 +219,9 @@ def experiment_fingerprint(cfg: BenchConfig, exp: ExperimentConfig, seed: int) -
         settings["train"].pop(key)
     settings["data"].pop("workers")
     settings["weights"].pop("lpips")
+    for (section, key), default in LATER_KEYS.items():  # at their defaults they change nothing that was trained
+        if settings[section].get(key) == default:
+            settings[section].pop(key)
     return config_hash({"settings": settings, "experiment": to_dict(exp), "seed": seed})
 
 

@@ -150,9 +150,10 @@ def summarize_calls(calls: Sequence[TimedCall]) -> dict[str, TimeSummary]:
 
 
 def count_flops(model: nn.Module, size: tuple[int, int], device: torch.device | str = "meta") -> int:
-    """FLOPs of one forward pass on a batch-1 input of ``size`` (torch.utils.flop_counter; 1 MAC = 2 FLOPs).
+    """FLOPs of one inference forward pass on a batch-1 input of ``size`` (torch.utils.flop_counter; 1 MAC = 2 FLOPs).
 
-    Counted on the ``meta`` device by default (no compute): the model is copied there.
+    Counted in eval mode (a model still in training mode is not changed: its modes are restored), on the
+    ``meta`` device by default (no compute): the model is copied there.
     """
     h, w = size
     if str(device) == "meta":
@@ -162,6 +163,12 @@ def count_flops(model: nn.Module, size: tuple[int, int], device: torch.device | 
     rgb = torch.zeros(1, 3, h, w, device=device)
     depth = torch.zeros(1, 1, h, w, device=device)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(rgb, depth)
+    modes = {module: module.training for module in model.modules()}
+    model.eval()  # batch statistics of one image would fail in BatchNorm on a 1x1 map
+    try:
+        with counter, torch.no_grad():
+            model(rgb, depth)
+    finally:
+        for module, training in modes.items():
+            module.training = training
     return int(counter.get_total_flops())
