@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from relight_base import run_folder
+from reports.csv_input import read_checked_csv
 from reports.errors import ReportError
 
 METRICS = ("psnr", "ssim", "lpips", "mps")
@@ -31,14 +32,8 @@ def read_scores_csv(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ReportError(f"{path}: per-image score file does not exist")
-    try:
-        frame = pd.read_csv(path, dtype={"scene_id": str}, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise ReportError(f"{path}: not a readable CSV of per-image scores ({exc})") from None
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ReportError(f"{path}: missing column(s) {', '.join(missing)}; expected the columns "
-                          f"{', '.join(COLUMNS)} (as `python -m bench score` writes them)")
+    frame = read_checked_csv(path, kind="CSV of per-image scores", columns=COLUMNS, dtype={"scene_id": str},
+                             expected=f"the columns {', '.join(COLUMNS)} (as `python -m bench score` writes them)")
     if frame.empty:
         raise ReportError(f"{path}: no rows; expected one row of scores per image")
     frame = frame[list(COLUMNS)].copy()

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from relight_base import run_folder
+from reports.csv_input import read_checked_csv
 from reports.errors import ReportError
 from reports.ranking import marks
 from reports.statistics import BootstrapSettings, median_ratio_interval
@@ -68,14 +69,8 @@ class TimingView:
 
 def read_timing_csv(path: Path) -> pd.DataFrame:
     """``timing.csv`` checked: the columns ``phase, round, experiment, seconds`` (seconds positive numbers)."""
-    try:
-        frame = pd.read_csv(path, dtype={"phase": str, "experiment": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise ReportError(f"{path}: not a readable timing CSV ({exc})") from None
-    missing = [c for c in TIMING_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ReportError(f"{path}: missing column(s) {', '.join(missing)}; expected phase, round, position, "
-                          f"experiment, seed, seconds (as `bench run` writes them)")
+    frame = read_checked_csv(path, kind="timing CSV", columns=TIMING_COLUMNS, dtype={"phase": str, "experiment": str},
+                             expected="phase, round, position, experiment, seed, seconds (as `bench run` writes them)")
     seconds = pd.to_numeric(frame["seconds"], errors="coerce")
     rounds = pd.to_numeric(frame["round"], errors="coerce")
     if seconds.isna().any() or (seconds <= 0).any() or rounds.isna().any():
