@@ -13,8 +13,9 @@
         submission.zip            `bench export`'s NTIRE 2021 submission (default place)
         seed<k>/
             experiment.yaml       this experiment's resolved settings
-            model.pt              trained weights (state dict of the wrapped model)
-            train_log.csv         loss terms and lr per step
+            model.pt              trained weights at the end of training (state dict of the wrapped model)
+            best.pt               with train.val_every: the weights of the best held-out score (eval.weights: best)
+            train_log.csv         loss terms and lr per step (+ holdout_psnr/holdout_ssim where validated)
             metrics_<split>.csv   per-image PSNR, SSIM, LPIPS, MPS
             predictions/<split>/ImageNNN.png
             checkpoints/          resumable training state while it runs (step_NNNNNNNN.pt)
@@ -43,6 +44,8 @@ FIGURES_DIR = "figures"
 SUBMISSION_ZIP = "submission.zip"
 EXPERIMENT_YAML = "experiment.yaml"
 MODEL_WEIGHTS = "model.pt"
+BEST_WEIGHTS = "best.pt"
+WEIGHT_FILES = {"last": MODEL_WEIGHTS, "best": BEST_WEIGHTS}  # eval.weights -> its file in an experiment dir
 TRAIN_LOG_CSV = "train_log.csv"
 RESULT_JSON = "result.json"
 CHECKPOINTS_DIR = "checkpoints"

@@ -53,7 +53,8 @@ OPTIONAL_COLUMNS = {"time_per_image_s": math.nan, "time_p90_s": math.nan, "time_
                     "time_q3_s": math.nan, "timing_phase": NO_PHASE, "timing_size": math.nan,
                     "timing_threads": math.nan, "params_m": math.nan, "gflops": math.nan, "steps": math.nan,
                     "residual": False, "extra_data": "none", "data_source": "", "device": "", "weights": "",
-                    "perceptual_loss": "", "lpips_weights": "", "message": ""}
+                    "perceptual_loss": "", "lpips_weights": "", "message": "", "eval_weights": "last",
+                    "best_step": math.nan, "best_holdout": math.nan}
 
 
 @dataclass
@@ -219,12 +220,34 @@ def provenance(runs: list[LoadedRun]) -> list[tuple[str, str]]:
                                   f"seeds {', '.join(map(str, cfg.get('seeds', [])))}"),
             (prefix + "device", f"{mach.get('device_name', '?')} ({mach.get('device', '?')}), {mach.get('cpu_threads', '?')} CPU threads"),
             (prefix + "software", ", ".join(f"{k} {v}" for k, v in soft.items())),
+            (prefix + "validation during training", _validation_text(cfg.get("train", {}), data)),
+            (prefix + "weights scored", _scored_weights_text(res)),
             (prefix + "backbone weights", "; ".join(sorted(set(map(str, res["weights"].dropna()))))),
             (prefix + "perceptual loss", "; ".join(sorted(set(map(str, res["perceptual_loss"].dropna()))))),
             (prefix + "LPIPS", str(meta.get("lpips", "n/a"))),
             (prefix + "timing", str(meta.get("timing", ""))),
         ]
     return rows
+
+
+def _validation_text(train: dict, data: dict) -> str:
+    """``train.val_every`` in words: how often, on how many held-out training scenes, which metric picks best.pt."""
+    every = train.get("val_every") or 0
+    held = (data.get("splits") or {}).get("holdout") or {}
+    if not every:
+        return "none (train.val_every is 0)"
+    return (f"every {every} steps and at the last, PSNR/SSIM on {held.get('scenes', '?')} training scenes held out of "
+            f"training (never the reported splits); best.pt kept by held-out {train.get('best_metric', 'psnr')}")
+
+
+def _scored_weights_text(results: pd.DataFrame) -> str:
+    """Which weights the tables' rows were scored with (``eval_weights`` of results.csv), by experiment."""
+    texts = {"last": "last (model.pt, end of training)", "best": "best (best.pt, best held-out score)",
+             "untrained": "untrained (nothing to train)"}
+    groups: dict[str, list[str]] = {}
+    for exp, kind in results.drop_duplicates("experiment")[["experiment", "eval_weights"]].itertuples(index=False):
+        groups.setdefault(texts.get(str(kind), str(kind)), []).append(str(exp))
+    return "; ".join(f"{text}: {', '.join(exps)}" for text, exps in groups.items())
 
 
 def _steps_text(results: pd.DataFrame) -> str:
@@ -298,19 +321,34 @@ def plots(report: Report) -> list[dict]:
     points = [(exp, float(g["time_per_image_s"].mean()), float(g["psnr"].mean()))
               for exp, g in val.groupby("experiment", sort=False)]
     scatter = figures.scatter_svg(points, "PSNR (validation) against time per image", "time per image (s, log scale)", "PSNR (dB)")
-    curves = []
+    loss_curves, held_out_curves = [], []
     for exp in dict.fromkeys(report.results["experiment"]):
-        rows = report.results[report.results.experiment == exp]
-        log_path = _lowest_seed_dir(rows, exp) / run_folder.TRAIN_LOG_CSV
-        if log_path.is_file() and log_path.stat().st_size > 1:
-            try:
-                frame = pd.read_csv(log_path)
-            except pd.errors.EmptyDataError:
-                continue
-            if len(frame):
-                curves.append((exp, frame["step"].tolist(), frame["loss"].tolist()))
-    loss = figures.curves_svg(curves, "Training loss (seed of the lowest number)", "step", "loss")
-    return [{"title": "PSNR against time per image", "svg": scatter}, {"title": "Training loss", "svg": loss}]
+        frame = _training_log(report.results[report.results.experiment == exp], exp)
+        if frame is None:
+            continue
+        loss_curves.append((exp, frame["step"].tolist(), frame["loss"].tolist()))
+        if "holdout_psnr" in frame and frame["holdout_psnr"].notna().any():
+            validated = frame[frame["holdout_psnr"].notna()]
+            held_out_curves.append((exp, validated["step"].tolist(), validated["holdout_psnr"].tolist()))
+    out = [{"title": "PSNR against time per image", "svg": scatter},
+           {"title": "Training loss", "svg": figures.curves_svg(
+               loss_curves, "Training loss (seed of the lowest number)", "step", "loss")}]
+    if held_out_curves:
+        out.append({"title": "Held-out PSNR during training", "svg": figures.curves_svg(
+            held_out_curves, "PSNR on held-out training scenes (seed of the lowest number)", "step", "PSNR (dB)")})
+    return out
+
+
+def _training_log(rows: pd.DataFrame, experiment: str) -> pd.DataFrame | None:
+    """The ``train_log.csv`` of ``experiment``'s lowest seed, or None when it has none or it is empty."""
+    log_path = _lowest_seed_dir(rows, experiment) / run_folder.TRAIN_LOG_CSV
+    if not log_path.is_file() or log_path.stat().st_size <= 1:
+        return None
+    try:
+        frame = pd.read_csv(log_path)
+    except pd.errors.EmptyDataError:
+        return None
+    return frame if len(frame) else None
 
 
 def _lowest_seed_dir(rows: pd.DataFrame, experiment: str) -> Path:

@@ -43,6 +43,9 @@ def add_trained_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder written by `bench run`")
     parser.add_argument("--experiment", required=True, help="experiment name in the run")
     parser.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
+    parser.add_argument("--weights", choices=("last", "best"), default=None,
+                        help="last: model.pt (end of training); best: best.pt (best held-out score, kept when the "
+                             "run set train.val_every); default: the run's eval.weights")
 
 
 def parse_names(text: str, flag: str) -> list[str]:

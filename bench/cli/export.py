@@ -30,6 +30,6 @@ def execute(args: argparse.Namespace) -> int:
     """Write the submission zip and print its path."""
     from bench.harness.inference import export_submission
 
-    path = export_submission(args.run_dir, args.experiment, out=args.out, seed=args.seed)
+    path = export_submission(args.run_dir, args.experiment, out=args.out, seed=args.seed, weights=args.weights)
     print(f"submission: {path}")
     return EXIT_OK

@@ -32,6 +32,6 @@ def execute(args: argparse.Namespace) -> int:
     """Relight ``args.image`` with ``args.depth`` and write the result to ``args.out``."""
     from bench.harness.inference import predict_file
 
-    predict_file(args.run_dir, args.experiment, args.image, args.depth, args.out, seed=args.seed)
+    predict_file(args.run_dir, args.experiment, args.image, args.depth, args.out, seed=args.seed, weights=args.weights)
     print(f"relit image: {args.out}")
     return EXIT_OK

@@ -119,6 +119,14 @@ class TrainConfig:
         default=0, metadata=_meta("write a resumable checkpoint every N steps (0: none; weights are saved at the end)", minimum=0)
     )
     keep_checkpoints: int = field(default=2, metadata=_meta("keep the newest N checkpoints", minimum=1))
+    val_every: int = field(default=0, metadata=_meta(
+        "score PSNR/SSIM on the held-out training scenes (train.holdout) every N steps and at the last step, log it "
+        "to train_log.csv and keep the best weights as best.pt (0: never)", minimum=0))
+    holdout: Optional[int] = field(default=None, metadata=_meta(
+        "training scenes held out of training for val_every (never trained on; never the reported splits); "
+        "null: 10% of the training scenes (at least 1) when val_every is set, else none", minimum=0))
+    best_metric: Literal["psnr", "ssim"] = field(default="psnr", metadata=_meta(
+        "held-out metric that picks best.pt (higher is better)"))
 
 
 @dataclass
@@ -168,6 +176,9 @@ class EvalConfig:
         default="off", metadata=_meta("evaluate and time in CUDA mixed precision: off, bf16 or fp16 (ignored on CPU)")
     )
     compile: bool = field(default=False, metadata=_meta("torch.compile the inference model (slow first call)"))
+    weights: Literal["last", "best"] = field(default="last", metadata=_meta(
+        "weights the tables, `predict` and `export` use: last (model.pt, the end of training) or best (best.pt, "
+        "the best held-out score of train.val_every)"))
 
 
 @dataclass
@@ -557,6 +568,9 @@ def _check_semantics(cfg: BenchConfig, problems: _Problems) -> None:
                                  "(a repeated seed would count the same run twice in every interval)")
     if not 0.5 <= cfg.report.confidence < 1.0:
         problems.add(("report", "confidence"), f"report.confidence: expected a level in [0.5, 1), got {cfg.report.confidence!r}")
+    if cfg.eval.weights == "best" and not cfg.train.val_every:
+        problems.add(("eval", "weights"), "eval.weights: best needs train.val_every > 0 (best.pt is chosen by the "
+                                          "held-out score that val_every computes); set it or use eval.weights: last")
     _migrate_timing_runs(cfg)
     _check_experiments(cfg.experiments, problems)
 

@@ -28,21 +28,36 @@ from datasets.io import encode_rgb_png, read_depth, read_rgb, to_uint8_image
 log = logging.getLogger(__name__)
 
 
-def load_trained(run_dir: Path, experiment: str, seed: int | None = None,
-                 device: torch.device | str = "cpu") -> tuple[BenchConfig, ExperimentConfig, RelightingModel]:
-    """The config, experiment and trained model (eval mode) of ``experiment`` in a run folder."""
+def load_trained(run_dir: Path, experiment: str, seed: int | None = None, device: torch.device | str = "cpu",
+                 weights: str | None = None) -> tuple[BenchConfig, ExperimentConfig, RelightingModel]:
+    """The config, experiment and trained model (eval mode) of ``experiment`` in a run folder.
+
+    ``weights``: ``last`` (model.pt), ``best`` (best.pt, kept by ``train.val_every``) or None for the run's
+    ``eval.weights``.
+    """
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / run_folder.CONFIG_YAML)
     exp = cfg.experiment(experiment)
     seed = min(cfg.seeds) if seed is None else seed
-    weights = run_folder.experiment_dir(run_dir, experiment, seed) / run_folder.MODEL_WEIGHTS
+    which = weights or cfg.eval.weights
+    if which not in run_folder.WEIGHT_FILES:
+        raise BenchError(f"weights: expected one of {', '.join(run_folder.WEIGHT_FILES)}, not {which!r}")
+    path = run_folder.experiment_dir(run_dir, experiment, seed) / run_folder.WEIGHT_FILES[which]
     load_plugins(cfg.plugins)
     model = build_model(exp, dataclasses.replace(cfg.weights, backbone=False))  # trained weights replace them
     if any(True for _ in model.parameters()):
-        if not weights.is_file():
-            raise BenchError(f"{weights}: no trained weights (did experiment {experiment!r} with seed {seed} finish?)")
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        if not path.is_file():
+            raise BenchError(_missing_weights(path, which, experiment, seed))
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return cfg, exp, model.to(device).eval()
+
+
+def _missing_weights(path: Path, which: str, experiment: str, seed: int) -> str:
+    """Why ``path`` (the ``which`` weights of an experiment) is not there, and what to do."""
+    if which == "best":
+        return (f"{path}: no best weights; they are kept only when the run validates during training "
+                f"(train.val_every > 0); use --weights last for {path.with_name(run_folder.MODEL_WEIGHTS).name}")
+    return f"{path}: no trained weights (did experiment {experiment!r} with seed {seed} finish?)"
 
 
 def _channels_last(t: torch.Tensor) -> torch.Tensor:
@@ -75,9 +90,13 @@ def _tensors(rgb: np.ndarray, depth: np.ndarray, device) -> tuple[torch.Tensor, 
     return x, d
 
 
-def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: Path, *, seed: int | None = None) -> None:
-    """Relight ``image`` with ``depth`` at its native size and write the result as an RGB PNG."""
-    _, _, model = load_trained(run_dir, experiment, seed)
+def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: Path, *, seed: int | None = None,
+                 weights: str | None = None) -> None:
+    """Relight ``image`` with ``depth`` at its native size and write the result as an RGB PNG.
+
+    ``weights``: last, best, or None for the run's ``eval.weights`` (see :func:`load_trained`).
+    """
+    _, _, model = load_trained(run_dir, experiment, seed, weights=weights)
     rgb = read_rgb(image)
     dmap = read_depth_any(depth)
     if dmap.shape != rgb.shape[:2]:
@@ -88,12 +107,17 @@ def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: 
     atomic_write_bytes(out, encode_rgb_png(to_uint8_image(pred)))
 
 
-def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None, seed: int | None = None) -> Path:
-    """Relight every test input at native size; zip one PNG per scene plus the challenge's readme.txt."""
+def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None, seed: int | None = None,
+                      weights: str | None = None) -> Path:
+    """Relight every test input at native size; zip one PNG per scene plus the challenge's readme.txt.
+
+    ``weights``: last, best, or None for the run's ``eval.weights`` (see :func:`load_trained`).
+    """
     from bench.harness.data import build_split
 
     run_dir = Path(run_dir)
-    cfg, exp, model = load_trained(run_dir, experiment, seed)
+    cfg, exp, model = load_trained(run_dir, experiment, seed, weights=weights)
+    which = weights or cfg.eval.weights
     data = json.loads((run_dir / run_folder.DATA_JSON).read_text())
     test = build_split(dataclasses.replace(cfg.data, size=None), Path(data["root"]), "test")
     buffer = io.BytesIO()
@@ -113,7 +137,8 @@ def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None
             f"CPU[1] / GPU[0] : 1\n"
             f"Extra Data [1] / No Extra Data [0] : {extra}\n"
             f"Other description : relight-bench experiment '{exp.name}' (model {exp.model}, residual "
-            f"{'on' if exp.residual else 'off'}), trained on {cfg.data.source} data at {cfg.data.size} px; "
+            f"{'on' if exp.residual else 'off'}), trained on {cfg.data.source} data at {cfg.data.size} px, "
+            f"{which} weights ({run_folder.WEIGHT_FILES[which]}); "
             f"runtime is the median model forward time on CPU at native size.\n"
         ))
     target = Path(out) if out else run_folder.submission_zip(run_dir, experiment)

@@ -46,15 +46,18 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS = [
     "experiment", "model", "seed", "split", "status", "psnr", "ssim", "lpips", "mps",
     "time_per_image_s", "time_p90_s", "time_q1_s", "time_q3_s", "timing_phase", "timing_size", "timing_threads",
-    "params_m", "gflops", "steps", "train_seconds", "residual", "extra_data",
+    "params_m", "gflops", "steps", "train_seconds", "eval_weights", "best_step", "best_holdout", "residual", "extra_data",
     "data_source", "data_size", "device", "weights", "perceptual_loss", "lpips_weights", "message",
 ]
 UNTIMED = {"time_per_image_s": math.nan, "time_p90_s": math.nan, "time_q1_s": math.nan, "time_q3_s": math.nan,
            "timing_phase": "", "timing_size": math.nan, "timing_threads": math.nan}  # until the timing phase
 # Keys added after runs were made, with the value that reproduces the earlier behaviour: left out of the
 # fingerprint at that value, so finished experiments of earlier versions are still reused.
-LATER_KEYS = {("train", "schedule"): "step", ("train", "warmup_steps"): 0}
-SCORING_KEYS = ("splits", "save_predictions", "quantize", "ssim", "autocast", "compile")  # eval keys that set scores
+LATER_KEYS = {("train", "schedule"): "step", ("train", "warmup_steps"): 0, ("train", "val_every"): 0,
+              ("train", "holdout"): None, ("train", "best_metric"): "psnr"}
+HOLDOUT = "holdout"  # key of the held-out training scenes in PreparedRun.splits
+SCORING_KEYS = ("splits", "save_predictions", "quantize", "ssim", "autocast", "compile", "weights")  # eval keys that set scores
+LATER_SCORING_KEYS = {"weights": "last"}  # like LATER_KEYS, for the scoring fingerprint
 
 
 @dataclass
@@ -114,10 +117,34 @@ def _prepare_data(cfg: BenchConfig, run_dir: Path, held: RunLock | None, progres
         key = train_key(exp.extra_data)
         if key not in prepared.splits:
             prepared.splits[key] = build_split(cfg.data, data_root, "train", exp.extra_data)
+    _hold_out(prepared)
     if ctx.is_main:
         for split in cfg.eval.splits:
             prepared.splits[split] = build_split(cfg.data, data_root, split)
     return prepared
+
+
+def _hold_out(prepared: PreparedRun) -> None:
+    """Take ``train.holdout`` scenes out of every training split; their plain pairs become ``splits["holdout"]``.
+
+    The same scenes leave every training split (see :mod:`datasets.holdout`), so all experiments validate on
+    one set of scenes none of them trained on.
+    """
+    from datasets.holdout import held_out_scenes, holdout_count, holdout_split, without_scenes
+
+    train = {key: ds for key, ds in prepared.splits.items() if key.startswith("train:")}
+    if not train:
+        return
+    ids = sorted({p.scene_id for ds in train.values() for p in ds.pairs})
+    count = holdout_count(prepared.cfg.train.holdout, prepared.cfg.train.val_every > 0, len(ids))
+    if not count:
+        return
+    scenes = held_out_scenes(ids, count)
+    prepared.splits[HOLDOUT] = holdout_split(next(iter(train.values())), scenes)
+    for key, ds in train.items():
+        prepared.splits[key] = without_scenes(ds, scenes)
+    log.info("holding out %d of %d training scenes for validation during training: %s", count, len(ids),
+             ", ".join(scenes))
 
 
 def write_run_header(prepared: PreparedRun) -> None:
@@ -227,7 +254,8 @@ def experiment_fingerprint(cfg: BenchConfig, exp: ExperimentConfig, seed: int) -
 
 def scoring_fingerprint(cfg: BenchConfig) -> str:
     """A hash of the settings that decide a trained model's scores: :data:`SCORING_KEYS` of ``eval``, ``weights.lpips``."""
-    scoring = {key: getattr(cfg.eval, key) for key in SCORING_KEYS}
+    scoring = {key: getattr(cfg.eval, key) for key in SCORING_KEYS
+               if LATER_SCORING_KEYS.get(key, object()) != getattr(cfg.eval, key)}
     return config_hash({"eval": scoring, "lpips": cfg.weights.lpips})
 
 
@@ -269,6 +297,8 @@ class TrainingOutcome:
     seconds: float = 0.0
     perceptual: str = "n/a (not trained)"
     log: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    best_step: int = 0  # the step best.pt holds (0: none)
+    best_value: float = math.nan  # its held-out score
 
 
 def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext,
@@ -300,6 +330,7 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     if not ctx.is_main:
         return []
     _save_training(job, model, training)
+    _load_evaluated_weights(job, model, training)
     rows = _evaluate(job, model, _result_row_base(job, model, training, lpips_metric), lpips_metric, progress)
     if training.status == "done":
         _mark_finished(job, rows)
@@ -322,11 +353,20 @@ def _finished_record(job: ExperimentJob, restart: bool) -> dict | None:
     if stored.get("fingerprint") != job.fingerprint:
         log.warning("experiment %s: its config changed since it finished; running it again from scratch", job.label)
         return None
-    if stored.get("scoring") != job.scoring and not (job.folder / run_folder.MODEL_WEIGHTS).is_file():
+    needed = _weights_to_rescore(job.cfg, stored)
+    if stored.get("scoring") != job.scoring and not (job.folder / needed).is_file():
         log.warning("experiment %s: its scoring settings changed and its %s is gone; running it again from scratch",
-                    job.label, run_folder.MODEL_WEIGHTS)
+                    job.label, needed)
         return None
     return stored
+
+
+def _weights_to_rescore(cfg: BenchConfig, stored: dict) -> str:
+    """The weight file rescoring a finished experiment's ``result.json`` record would load under ``cfg``."""
+    rows = stored.get("rows") or [{}]
+    if cfg.eval.weights == "best" and _stored_step(rows[0].get("best_step")):
+        return run_folder.BEST_WEIGHTS
+    return run_folder.MODEL_WEIGHTS
 
 
 def _rescore(job: ExperimentJob, stored_rows: list[dict], lpips_metric, progress: bool) -> list[dict]:
@@ -336,12 +376,23 @@ def _rescore(job: ExperimentJob, stored_rows: list[dict], lpips_metric, progress
 
     log.info("experiment %s: finished earlier with the same training settings but other scoring settings; "
              "rescoring its %s (no training)", job.label, run_folder.MODEL_WEIGHTS)
-    _, _, model = load_trained(job.prepared.run_dir, job.exp.name, job.seed, job.ctx.device)
     base = {k: v for k, v in stored_rows[0].items() if k not in ("split", *METRICS)}
-    base.update(UNTIMED, lpips_weights=lpips_metric.status if lpips_metric else "n/a")
+    trained = TrainingOutcome(steps=int(base.get("steps") or 0), best_step=_stored_step(base.get("best_step")))
+    which = evaluated_weights(job.cfg, trained)
+    _, _, model = load_trained(job.prepared.run_dir, job.exp.name, job.seed, job.ctx.device,
+                               weights="best" if which == "best" else "last")
+    base.update(UNTIMED, lpips_weights=lpips_metric.status if lpips_metric else "n/a", eval_weights=which)
     rows = _evaluate(job, model, base, lpips_metric, progress)
     _mark_finished(job, rows)
     return rows
+
+
+def _stored_step(value: Any) -> int:
+    """A ``best_step`` read back from ``result.json``: an int, or 0 for none (NaN, missing)."""
+    try:
+        return 0 if value is None or math.isnan(float(value)) else int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _discard_stale_state(job: ExperimentJob, restart: bool) -> None:
@@ -369,11 +420,44 @@ def _train_if_needed(job: ExperimentJob, model: nn.Module, progress: bool) -> Tr
     log.info("training %s (seed %d) on %d pairs", exp.name, seed, len(pairs))
     try:
         result = train_model(model, pairs, cfg, seed, job.ctx, progress=progress, desc=f"{exp.name} s{seed}",
-                             checkpoint_dir=job.checkpoint_dir, fingerprint=job.fingerprint)
+                             checkpoint_dir=job.checkpoint_dir, fingerprint=job.fingerprint,
+                             validation=_validation(job))
     except NonFiniteLoss as exc:
         log.error("experiment %s (seed %d) failed: %s", exp.name, seed, exc)
         return TrainingOutcome(status="failed", message=str(exc))
-    return TrainingOutcome(steps=result.steps, seconds=result.seconds, perceptual=result.perceptual, log=result.log)
+    return TrainingOutcome(steps=result.steps, seconds=result.seconds, perceptual=result.perceptual, log=result.log,
+                           best_step=result.best_step, best_value=result.best_value)
+
+
+def _validation(job: ExperimentJob):
+    """The :class:`bench.harness.validation.Validation` of ``train.val_every`` (None when it is 0)."""
+    from bench.harness.validation import Validation
+
+    cfg = job.cfg
+    if not cfg.train.val_every or HOLDOUT not in job.prepared.splits:
+        return None
+    return Validation(job.prepared.splits[HOLDOUT], cfg.train.val_every, cfg.train.best_metric,
+                      job.folder / run_folder.BEST_WEIGHTS, cfg.eval.batch_size, cfg.eval.quantize, cfg.eval.ssim)
+
+
+def _load_evaluated_weights(job: ExperimentJob, model: nn.Module, training: TrainingOutcome) -> None:
+    """With ``eval.weights: best``, load ``best.pt`` into ``model`` for scoring (rank 0); model.pt is already saved."""
+    import torch
+
+    if job.cfg.eval.weights != "best" or not training.best_step:
+        if job.cfg.eval.weights == "best" and training.status == "done" and training.steps:
+            log.warning("experiment %s: eval.weights is best, but no held-out validation ran; scoring the last "
+                        "weights", job.label)
+        return
+    state = torch.load(job.folder / run_folder.BEST_WEIGHTS, map_location=job.ctx.device, weights_only=True)
+    model.load_state_dict(state)
+
+
+def evaluated_weights(cfg: BenchConfig, training: TrainingOutcome) -> str:
+    """What the result rows were scored with: ``best`` (best.pt), ``last`` (model.pt) or ``untrained``."""
+    if not training.steps:
+        return "untrained"
+    return "best" if cfg.eval.weights == "best" and training.best_step else "last"
 
 
 def _save_training(job: ExperimentJob, model: nn.Module, training: TrainingOutcome) -> None:
@@ -423,7 +507,9 @@ def _result_row_base(job: ExperimentJob, model: nn.Module, training: TrainingOut
     return {
         "experiment": exp.name, "model": exp.model, "seed": job.seed, "status": training.status, **UNTIMED,
         "params_m": count_parameters(model) / 1e6, "gflops": count_flops(model, (size, size)) / 1e9,
-        "steps": training.steps, "train_seconds": round(training.seconds, 3), "residual": exp.residual,
+        "steps": training.steps, "train_seconds": round(training.seconds, 3),
+        "eval_weights": evaluated_weights(cfg, training), "best_step": training.best_step or math.nan,
+        "best_holdout": training.best_value, "residual": exp.residual,
         "extra_data": train_key(exp.extra_data)[6:] or "none",
         "data_source": cfg.data.source, "data_size": cfg.data.size, "device": device_name(job.ctx.device),
         "weights": backbone_weights(model), "perceptual_loss": training.perceptual,

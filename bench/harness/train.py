@@ -35,6 +35,7 @@ from bench.harness.allocator import steady_allocator
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
 from bench.harness.losses import RelightingLoss
+from bench.harness.validation import BestSoFar, Validation, held_out_scores
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class TrainResult:
     seconds: float
     perceptual: str
     log: pd.DataFrame = field(repr=False)
+    best_step: int = 0  # the step of best.pt (0: no validation ran)
+    best_value: float = math.nan  # its held-out score (train.best_metric)
 
 
 def seed_everything(seed: int) -> None:
@@ -167,6 +170,7 @@ class _TrainingRun:
     scaler: torch.amp.GradScaler
     batch: int  # images per step on this process
     steps: int  # steps to take in all
+    validation: Validation | None = None  # train.val_every: validate on held-out scenes (rank 0), keep best.pt
 
 
 @dataclass
@@ -178,6 +182,7 @@ class _Progress:
     position: int = 0  # batches of ``epoch`` already trained on
     rows: list[dict] = field(default_factory=list)  # the training log so far
     elapsed: float = 0.0  # seconds trained before this process started (a resumed run)
+    best: BestSoFar = field(default_factory=BestSoFar)  # the best held-out score so far (validation only)
 
 
 @dataclass(frozen=True)
@@ -201,20 +206,25 @@ def train_model(
     desc: str = "train",
     checkpoint_dir: Path | None = None,
     fingerprint: str = "",
+    validation: Validation | None = None,
 ) -> TrainResult:
     """Train ``model`` (already on ``ctx.device``) on ``dataset`` for the configured steps.
 
     With ``checkpoint_dir``, continues from the newest checkpoint there whose ``fingerprint`` matches,
-    and writes one every ``train.checkpoint_every`` steps (rank 0).  Returns the per-step log (rank 0's
-    losses). Raises :class:`NonFiniteLoss` on a NaN/inf loss.
+    and writes one every ``train.checkpoint_every`` steps (rank 0).  With ``validation``, rank 0 scores the
+    held-out pairs when :meth:`Validation.due`, logs the scores and writes the best weights so far to
+    ``validation.best_path``.  Returns the per-step log (rank 0's losses and held-out scores).
+    Raises :class:`NonFiniteLoss` on a NaN/inf loss.
     """
     if cfg.train.amp != "off" and ctx.device.type != "cuda":
         log.warning("train.amp=%s is for CUDA; training in float32 on %s", cfg.train.amp, ctx.device)
     run = _build_run(model, dataset, cfg, seed, ctx)
+    run.validation = validation
     saver = None
     if checkpoint_dir is not None:
         saver = _Checkpoints(checkpoint_dir, fingerprint, cfg.train.checkpoint_every, cfg.train.keep_checkpoints)
     at = _resume(run, saver, desc)
+    _forget_stale_best(run, at)
     model.train()
     start = time.perf_counter() - at.elapsed
     bar = tqdm(total=run.steps, initial=at.step, desc=desc, disable=not (progress and ctx.is_main),
@@ -225,7 +235,16 @@ def train_model(
             at.epoch += 1
             at.position = 0
     bar.close()
-    return TrainResult(at.step, time.perf_counter() - start, run.criterion.perceptual_status, pd.DataFrame(at.rows))
+    best_value = at.best.value if at.best.step else math.nan
+    return TrainResult(at.step, time.perf_counter() - start, run.criterion.perceptual_status, pd.DataFrame(at.rows),
+                       at.best.step, best_value)
+
+
+def _forget_stale_best(run: _TrainingRun, at: _Progress) -> None:
+    """A fresh start (nothing resumed) removes a ``best.pt`` an earlier, abandoned run left behind (rank 0)."""
+    path = run.validation.best_path if run.validation else None
+    if path is not None and at.step == 0 and run.ctx.is_main:
+        Path(path).unlink(missing_ok=True)
 
 
 def _build_run(model: nn.Module, dataset, cfg: BenchConfig, seed: int, ctx: DistContext) -> _TrainingRun:
@@ -256,7 +275,8 @@ def _resume(run: _TrainingRun, saver: _Checkpoints | None, desc: str) -> _Progre
     run.scheduler.load_state_dict(resumed["scheduler"])
     run.scaler.load_state_dict(resumed["scaler"])
     ckpt.set_rng_state(resumed["rng"])
-    at = _Progress(resumed["step"], resumed["epoch"], resumed["position"], list(resumed["rows"]), resumed["elapsed"])
+    at = _Progress(resumed["step"], resumed["epoch"], resumed["position"], list(resumed["rows"]), resumed["elapsed"],
+                   BestSoFar.from_state(resumed.get("best")))
     log.info("%s: resuming from step %d of %d", desc, at.step, run.steps)
     return at
 
@@ -271,14 +291,30 @@ def _train_epoch(run: _TrainingRun, at: _Progress, start: float, bar: tqdm, save
             break
         loss, terms, lr = _train_step(run, sample, at.step)
         at.step += 1
-        if at.step % run.cfg.train.log_every == 0 or at.step == run.steps:
-            at.rows.append({"step": at.step, "epoch": at.epoch, "lr": lr, "loss": loss, **terms,
+        held_out = _validate_if_due(run, at)
+        if at.step % run.cfg.train.log_every == 0 or at.step == run.steps or held_out:
+            at.rows.append({"step": at.step, "epoch": at.epoch, "lr": lr, "loss": loss, **terms, **held_out,
                             "seconds": round(time.perf_counter() - start, 4)})
         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
         bar.update(1)
         at.position = index + 1
         if saver is not None and run.ctx.is_main and saver.every and at.step % saver.every == 0 and at.step < run.steps:
             _save_checkpoint(run, at, saver, elapsed=time.perf_counter() - start)
+
+
+def _validate_if_due(run: _TrainingRun, at: _Progress) -> dict[str, float]:
+    """Rank 0, when validation is due after step ``at.step``: held-out scores, and ``best.pt`` if they beat the best.
+
+    Returns the scores for the training log (``holdout_psnr``, ``holdout_ssim``), or ``{}`` when nothing ran.
+    The other processes go on to the next step and wait for rank 0 in its gradient all-reduce.
+    """
+    validation = run.validation
+    if validation is None or not run.ctx.is_main or not validation.due(at.step, run.steps):
+        return {}
+    scores = held_out_scores(run.model, validation, run.ctx.device)
+    if at.best.offer(at.step, scores[f"holdout_{validation.metric}"]) and validation.best_path is not None:
+        save_weights(run.model, validation.best_path)
+    return scores
 
 
 def _train_step(run: _TrainingRun, sample: dict, step: int) -> tuple[float, dict[str, float], float]:
@@ -327,7 +363,7 @@ def _save_checkpoint(run: _TrainingRun, at: _Progress, saver: _Checkpoints, elap
         "fingerprint": saver.fingerprint, "step": at.step, "epoch": at.epoch, "position": at.position,
         "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "rng": ckpt.rng_state(),
-        "rows": at.rows, "elapsed": elapsed,
+        "rows": at.rows, "elapsed": elapsed, "best": at.best.state(),
     }, keep=saver.keep)
 
 
