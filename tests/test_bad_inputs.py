@@ -71,6 +71,8 @@ CASES = {
     "size_mismatch": (lambda t, d, c: _none(Image.new("RGBA", (12, 16)).save(d / "track1_train/target/Image000.png")),
                       "Image000.png"),
     "missing_target": (lambda t, d, c: _none((d / "track1_train/target/Image001.png").unlink()), "Image001.png"),
+    "best_without_validation": (lambda t, d, c: ["--set", "eval.weights=best"], "eval.weights: best needs train.val_every"),
+    "holdout_too_large": (lambda t, d, c: ["--set", "train.holdout=2"], "train.holdout: holding out 2 of the 2"),
     "unwritable_output": (lambda t, d, c: _none((t / "runs").write_text("a file")), "not writable"),
 }
 

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from bench.harness.config import parse_config
 from bench.harness.distributed import DistContext, init_distributed, shutdown
 from bench.harness.train import seed_everything, train_model
+from bench.harness.validation import Validation
 
 CONFIG = """
 train: {steps: 3, batch_size: 4, lr: 0.001}
@@ -52,11 +53,13 @@ class RandomPairs(Dataset):
                 "origin": "baseline", "index": i}
 
 
-def _train_once(ctx: DistContext) -> nn.Module:
+def _train_once(ctx: DistContext, best_path: Path) -> nn.Module:
+    """Three steps, validating after each on the same pairs (rank 0 only), best weights to ``best_path``."""
     cfg = parse_config(CONFIG)
     seed_everything(0)
     model = TinyFusionNet()
-    train_model(model, RandomPairs(), cfg, seed=0, ctx=ctx, progress=False)
+    validation = Validation(RandomPairs(), every=1, best_path=best_path, quantize=False)
+    train_model(model, RandomPairs(), cfg, seed=0, ctx=ctx, progress=False, validation=validation)
     return model
 
 
@@ -66,7 +69,7 @@ def _rank_main(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     ctx = init_distributed("cpu")
     try:
-        model = _train_once(ctx)
+        model = _train_once(ctx, Path(out) / "ddp_best.pt")
         torch.save(model.state_dict(), Path(out) / f"rank{rank}.pt")
     finally:
         shutdown(ctx)
@@ -82,7 +85,7 @@ def _free_port() -> int:
 def test_two_gloo_ranks_match_single_process(tmp_path, monkeypatch):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(key, raising=False)
-    single = _train_once(DistContext()).state_dict()
+    single = _train_once(DistContext(), tmp_path / "single_best.pt").state_dict()
     mp.spawn(_rank_main, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     rank0 = torch.load(tmp_path / "rank0.pt")
     rank1 = torch.load(tmp_path / "rank1.pt")
@@ -92,6 +95,9 @@ def test_two_gloo_ranks_match_single_process(tmp_path, monkeypatch):
         assert torch.equal(rank0[key], rank1[key]), f"ranks disagree on {key}"
         assert torch.allclose(rank0[key], value, atol=1e-6, rtol=0), f"DDP differs from one process on {key}"
         assert not torch.equal(value, initial[key]), f"{key} did not train"
+    # rank 0 validated (while rank 1 waited in the all-reduce) and kept the same best weights as one process
+    single_best, ddp_best = torch.load(tmp_path / "single_best.pt"), torch.load(tmp_path / "ddp_best.pt")
+    assert all(torch.allclose(single_best[k], ddp_best[k], atol=1e-6, rtol=0) for k in single_best)
 
 
 def test_batch_must_split_over_processes():
