@@ -99,6 +99,7 @@ def test_perf_help_names_the_targets(capsys):
         main(["perf", "--help"])
     out = capsys.readouterr().out
     assert "--official-code" in out and "docs/performance.md" in out
+    assert "--step-model" in out and "train_step" in out  # the training-step breakdown and how to run it alone
 
 
 def test_official_code_folder_errors_are_clear(tmp_path):

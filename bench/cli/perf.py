@@ -16,16 +16,20 @@ _DESCRIPTION = """\
 Measure, in one run: inference time per image of each model at each size (median,
 p90, achieved GFLOP/s against this machine's matmul rate, peak memory); MBNet
 against the official code's forward pass (same weights, interleaved runs); the
-harness's training throughput against a bare loop; the data loader against what
-training consumes; and metric time as a share of inference time.  About 6 to 8
-minutes on 2 CPU cores with the defaults.  Figures are medians; see
-docs/performance.md for what each one means."""
+harness's training throughput against a bare loop; one model's training step
+broken into data, forward, backward, optimizer and bookkeeping, against its floor
+(batch x 3 x forward GFLOPs per image / matmul rate + a fused Adam step) and the
+bytes of parameters, gradients and Adam state it moves; the data loader against
+what training consumes; and metric time as a share of inference time.  About 6
+to 8 minutes on 2 CPU cores with the defaults (the training step adds about 30 s).
+Figures are medians; see docs/performance.md for what each one means."""
 
 _EPILOG = """\
 examples:
   python -m bench perf
   python -m bench perf --official-code ~/NTIRE2021-Depth-Guided-Image-Relighting-MBNet
-  python -m bench perf --models mbnet --sizes 256 --sections inference,reference --reference-size 256"""
+  python -m bench perf --models mbnet --sizes 256 --sections inference,reference --reference-size 256
+  python -m bench perf --sections train_step --step-model mbnet --step-size 64 --step-batch 3"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +50,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-size", type=int, default=128, help="training image side (default 128)")
     parser.add_argument("--train-steps", type=int, default=5, help="steps per training round (default 5)")
     parser.add_argument("--train-rounds", type=int, default=5, help="interleaved rounds of the training race (default 5)")
-    parser.add_argument("--sections", metavar="NAME[,NAME]", help="sections to run (default: all)")
+    parser.add_argument("--step-model", default="mbnet", help="model whose training step is broken down (default mbnet)")
+    parser.add_argument("--step-size", type=int, default=64, help="its training image side (default 64)")
+    parser.add_argument("--step-batch", type=int, default=3, help="its batch size (default 3)")
+    parser.add_argument("--step-steps", type=int, default=3, help="timed steps per block of the breakdown (default 3)")
+    parser.add_argument("--step-rounds", type=int, default=3,
+                        help="rounds of the breakdown, phased and harness blocks alternating (default 3)")
+    parser.add_argument("--sections", metavar="NAME[,NAME]",
+                        help="sections to run (default: all): inference, reference, training, train_step, data, metrics")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     parser.add_argument("--autocast", choices=("off", "bf16", "fp16"), default="off", help="CUDA mixed-precision inference")
     parser.add_argument("--compile", action="store_true", help="torch.compile the inference models")
@@ -69,7 +80,10 @@ def perf_options(args: argparse.Namespace) -> PerfOptions:
         reference_runs=require_positive(args.reference_runs, "--reference-runs"), train_model=args.train_model,
         train_size=require_positive(args.train_size, "--train-size"),
         train_steps=require_positive(args.train_steps, "--train-steps"),
-        train_rounds=require_positive(args.train_rounds, "--train-rounds"),
+        train_rounds=require_positive(args.train_rounds, "--train-rounds"), step_model=args.step_model,
+        step_size=require_positive(args.step_size, "--step-size"), step_batch=require_positive(args.step_batch, "--step-batch"),
+        step_steps=require_positive(args.step_steps, "--step-steps"),
+        step_rounds=require_positive(args.step_rounds, "--step-rounds"),
     )
     if args.sections is not None:
         fields["sections"] = parse_names(args.sections, "--sections")

@@ -10,6 +10,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 CSV_COLUMNS = ["section", "item", "size", "quantity", "value", "unit", "note"]
 
 # The sections in the order they run: metrics uses inference times, data uses training throughput.
-SECTION_ORDER = ("inference", "reference", "training", "data", "metrics")
+SECTION_ORDER = ("inference", "reference", "training", "train_step", "data", "metrics")
 
 
 @dataclass
@@ -48,6 +49,13 @@ class PerfOptions:
     metric_batch: int = 4
     matmul_size: int = 2048
     optimizer_model: str = "mbnet"  # whose parameters the Adam-step comparison updates
+    step_model: str = "mbnet"  # the model whose training step is broken down (section train_step)
+    step_size: int = 64  # its training image side, as in the default benchmark
+    step_batch: int = 3
+    step_steps: int = 3  # timed steps per block (phased, and the harness's) ...
+    step_rounds: int = 3  # ... in this many rounds alternating which goes first
+    step_warmup: int = 2  # untimed phased steps before the first round
+    bandwidth_mib: int = 256  # each tensor of the memory-bandwidth probe, a += b (well above the caches)
     autocast: str = "off"
     compile: bool = False
     sections: list[str] = field(default_factory=lambda: list(SECTION_ORDER))
@@ -76,11 +84,16 @@ class PerfReport:
         self.inference_s: dict[tuple[str, int], float] = {}  # median forward seconds of models that compute
         self.train_images_per_s: float | None = None
         self.matmul_gflops: float = math.nan  # the start-of-run matmul rate (GFLOP/s)
+        # called once at the end of the run with the matmul rate figures are finally related to (GFLOP/s)
+        self.on_matmul_rate: list[Callable[[float], None]] = []
 
-    def add(self, section: str, item: str, size: int | None, quantity: str, value: float, unit: str, note: str = "") -> None:
-        """Append one row; ``value`` is stored as a float."""
-        self.rows.append(PerfRow(section, item, size, quantity, float(value), unit, note))
+    def add(self, section: str, item: str, size: int | None, quantity: str, value: float, unit: str,
+            note: str = "") -> PerfRow:
+        """Append one row and return it; ``value`` is stored as a float."""
+        row = PerfRow(section, item, size, quantity, float(value), unit, note)
+        self.rows.append(row)
         log.debug("%-9s %-24s %5s %-24s %12.4g %s %s", section, item, size or "", quantity, value, unit, note)
+        return row
 
     def add_peak(self, section: str, item: str, size: int | None, peak: PeakMemory) -> None:
         """Rows for a block's peak RSS (noting when the OS could not reset it) and, on CUDA, its max allocated."""

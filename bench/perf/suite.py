@@ -14,6 +14,10 @@ Sections (each row of the printed table and of the CSV names its section):
 * ``training``  images/s of the harness's :func:`bench.harness.train.train_model` against a bare loop (same
                 model, loss, optimizer, batch, steps, data in memory), rounds interleaved; peak RSS of
                 a few training steps per model; the optimizer step (Adam per-parameter loop vs fused).
+* ``train_step`` one model's training step (``--step-model``, 64 px, batch 3 by default): data, forward,
+                backward, optimizer and bookkeeping seconds; its floor (batch x 3 x forward GFLOPs per image /
+                matmul rate + a fused Adam step) and the ratio to it; the bytes of parameters, gradients
+                and Adam state it moves against a measured memory bandwidth (an in-place add).
 * ``data``      the data loader's images/s (first epoch decoding PNG/NPY, later epochs from the
                 decoded cache) against the images/s training consumes.
 * ``metrics``   PSNR, SSIM and LPIPS time per image (batched as in evaluation) and their share of each
@@ -42,7 +46,7 @@ import torch
 
 from bench.harness.distributed import pick_device
 from bench.perf.report import SECTION_ORDER, PerfOptions, PerfReport
-from bench.perf.sections import data, inference, machine, metrics, reference, training
+from bench.perf.sections import data, inference, machine, metrics, reference, training, training_step
 from models.registry import get_entry, list_models
 from relight_base.atomic import atomic_write_text
 from relight_base.errors import ConfigError
@@ -50,7 +54,9 @@ from relight_base.errors import ConfigError
 log = logging.getLogger(__name__)
 
 SECTIONS: dict[str, Callable[[PerfReport], None]] = dict(zip(
-    SECTION_ORDER, (inference.measure, reference.measure, training.measure, data.measure, metrics.measure), strict=True,
+    SECTION_ORDER,
+    (inference.measure, reference.measure, training.measure, training_step.measure, data.measure, metrics.measure),
+    strict=True,
 ))
 
 
@@ -82,6 +88,7 @@ TARGETS = (
     Target("reference", "time ratio", 0.55, True, "MBNet vs official formulation: {value:.3f}x the time"),
     Target("training", "throughput ratio", 0.97, False, "harness training throughput: {value:.3f}x the bare loop"),
     Target("metrics", "metrics / inference time", 0.10, True, "metrics {item}: {value:.3f}"),
+    Target(training_step.SECTION, "step / floor", 3.5, True, "training step / floor ({item}): {value:.2f}x"),
 )
 
 
@@ -117,18 +124,21 @@ def _check_names(options: PerfOptions) -> None:
     if unknown:
         raise ConfigError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     known = set(list_models())
-    for name in [*options.models, options.train_model]:
+    for name in [*options.models, options.train_model, options.step_model]:
         if name not in known:
             get_entry(name)  # raises the registry's "unknown model" error with suggestions
 
 
 def _relate_to_matmul(report: PerfReport, rate: float) -> None:
-    """Recompute every "achieved / matmul" row against ``rate`` GFLOP/s (the faster of start and end)."""
+    """Recompute every "achieved / matmul" row against ``rate`` GFLOP/s (the faster of start and end), and let
+    the sections that registered in ``report.on_matmul_rate`` do the same with their rows."""
     for row in report.rows:
         if row.quantity == "achieved / matmul":
             achieved = next(r.value for r in report.rows
                             if (r.section, r.item, r.size, r.quantity) == (row.section, row.item, row.size, "achieved"))
             row.value, row.note = achieved / rate, f"matmul rate {rate:.0f} GFLOP/s (the faster of start and end)"
+    for relate in report.on_matmul_rate:
+        relate(rate)
 
 
 def _note_targets(report: PerfReport) -> None:

@@ -32,13 +32,13 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # rgb (B,3,H,W), depth 
 def measure(report: PerfReport) -> None:
     """Add throughput rows (bare loop, harness, their ratio), Adam step times and each model's peak memory."""
     o = report.options
-    dataset = _memory_dataset(max(o.train_batch * o.train_steps, o.train_batch), o.train_size)
+    dataset = memory_dataset(max(o.train_batch * o.train_steps, o.train_batch), o.train_size)
     _throughput(report, dataset)
     _optimizer_step(report)
     _training_memory(report, dataset)
 
 
-def _memory_dataset(n: int, size: int, seed: int = 0) -> list[dict]:
+def memory_dataset(n: int, size: int, seed: int = 0) -> list[dict]:
     """``n`` random training samples held in memory, shaped like the dataset's.
 
     Each is ``{"rgb": (3,size,size), "depth": (1,size,size), "target": (3,size,size)}`` float in [0,1)
@@ -53,11 +53,17 @@ def _memory_dataset(n: int, size: int, seed: int = 0) -> list[dict]:
 
 
 def _train_config(o: PerfOptions, steps: int):
-    """A harness config training for ``steps`` at the suite's size and batch, without downloaded weights."""
+    """A harness config training for ``steps`` at the suite's size and batch (:func:`train_config`)."""
+    return train_config(steps, o.train_batch, o.train_size)
+
+
+def train_config(steps: int, batch: int, size: int):
+    """A harness config training for ``steps`` of ``batch`` images at ``size`` px, logging every step, 0 loader
+    workers, without downloaded weights."""
     return parse_config(
         "experiments: [{name: perf, model: identity}]\n", "<perf>",
-        overrides=[f"train.steps={steps}", f"train.batch_size={o.train_batch}", "train.log_every=1",
-                   "data.workers=0", f"data.size={o.train_size}", "weights.perceptual=false", "weights.backbone=false"],
+        overrides=[f"train.steps={steps}", f"train.batch_size={batch}", "train.log_every=1",
+                   "data.workers=0", f"data.size={size}", "weights.perceptual=false", "weights.backbone=false"],
     )
 
 
