@@ -12,11 +12,12 @@ synchronised between phases), inside :func:`bench.harness.allocator.steady_alloc
 
 Variants (none changes the harness; each is what a change to ``bench/harness/train.py`` would do):
 
-* ``plain``          the harness's step as it is;
+* ``plain``          the step with plain convolutions (the harness's before it took ``small_map_gemm``);
 * ``channels_last``  the model's weights and the inputs in channels_last;
 * ``compile``        ``torch.compile(model)`` (default inductor); its compile time, the first steps, is printed;
 * ``small_map_gemm`` 3x3 convolutions (stride 1, padding 1, ``in * out >= 512 * 512`` channels) on maps of at most
-                     ``--gemm-pixels`` pixels computed as ``F.unfold`` + one matrix product (:class:`SmallMapConv2d`):
+                     ``--gemm-pixels`` pixels computed as ``F.unfold`` + one matrix product (:mod:`bench.harness.small_map_conv`,
+                     which ``bench.harness.train.train_model`` now uses):
                      the same sums in another order, for the weight-bound layers of deep, narrow maps;
 * ``small_map_gemm_1x1`` the same, 1x1 convolutions (stride 1) too.
 
@@ -34,11 +35,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from bench.harness.allocator import steady_allocator  # noqa: E402
+from bench.harness.small_map_conv import SmallMapConv2d, small_map_convs  # noqa: E402
 from bench.harness.losses import RelightingLoss  # noqa: E402
 from bench.harness.modeling import RelightingModel  # noqa: E402
 from bench.harness.train import make_optimizer  # noqa: E402
@@ -51,42 +52,14 @@ from models.registry import create_model  # noqa: E402
 VARIANTS = ("plain", "channels_last", "compile", "small_map_gemm", "small_map_gemm_1x1")
 
 
-class SmallMapConv2d(torch.nn.Conv2d):
-    """A 3x3 convolution (stride 1, padding 1, zeros, no groups) that computes inputs of at most ``max_pixels``
-    pixels as ``weight (out, in*9) @ unfold(x) (B, in*9, H*W)``: one weight-bound matrix product, where oneDNN's
-    training convolution spends several passes over the weights.  Larger inputs keep the convolution."""
-
-    max_pixels = 16
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = x.shape
-        if h * w > self.max_pixels:
-            return super().forward(x)
-        cols = x.flatten(2) if self.kernel_size == (1, 1) else F.unfold(x, 3, padding=1)
-        out = torch.matmul(self.weight.flatten(1), cols).view(b, -1, h, w)
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
-
-
-def use_small_map_convs(model: torch.nn.Module, min_channels: int = 512 * 512, pointwise: bool = False) -> int:
-    """Turn every eligible plain ``nn.Conv2d`` of ``model`` into a :class:`SmallMapConv2d` (same parameters, same
-    state_dict); returns how many.  Eligible: 3x3, stride 1, padding 1, dilation 1, zeros padding, one group,
-    ``in_channels * out_channels >= min_channels``."""
-    shapes = {((3, 3), (1, 1))} | ({((1, 1), (0, 0))} if pointwise else set())
-    eligible = [m for m in model.modules() if type(m) is torch.nn.Conv2d and (m.kernel_size, m.padding) in shapes
-                and m.stride == (1, 1) and m.dilation == (1, 1) and m.groups == 1
-                and m.padding_mode == "zeros" and m.in_channels * m.out_channels >= min_channels]
-    for conv in eligible:
-        conv.__class__ = SmallMapConv2d
-    return len(eligible)
-
-
 def build(variant: str, initial: torch.nn.Module, args: argparse.Namespace) -> ts.TrainingStep:
     """A :class:`TrainingStep` of ``variant`` over its own copy of ``initial``."""
     model = copy.deepcopy(initial)
     memory_format = torch.contiguous_format
-    if variant.startswith("small_map_gemm"):
+    if variant.startswith("small_map_gemm"):  # switched for good on this copy (the harness does it per run)
         SmallMapConv2d.max_pixels = args.gemm_pixels
-        count = use_small_map_convs(model, args.gemm_channels ** 2, pointwise=variant.endswith("1x1"))
+        switch = small_map_convs(model, args.gemm_channels ** 2, kernels=(1, 3) if variant.endswith("1x1") else (3,))
+        count = switch.__enter__()
         print(f"{variant}: {count} convolutions, on maps <= {args.gemm_pixels} px")
     if variant == "channels_last":
         model = model.to(memory_format=torch.channels_last)

@@ -78,10 +78,11 @@ def test_the_default_schedule_keeps_the_fingerprint_of_runs_made_before_it_exist
     from bench.harness.run import experiment_fingerprint
 
     cfg = parse_config(MINIMAL)
-    settings = to_dict(cfg)  # the fingerprint as it was computed before train.schedule existed
+    settings = to_dict(cfg)  # the fingerprint as it was computed before train.schedule and train.val_every existed
     for key in ("name", "experiments", "seeds", "eval", "report"):
         settings.pop(key)
-    for key in ("checkpoint_every", "keep_checkpoints", "schedule", "warmup_steps"):
+    for key in ("checkpoint_every", "keep_checkpoints", "schedule", "warmup_steps", "val_every", "holdout",
+                "best_metric"):
         settings["train"].pop(key)
     settings["data"].pop("workers")
     settings["weights"].pop("lpips")

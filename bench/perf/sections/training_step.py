@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from bench.harness.allocator import steady_allocator
+from bench.harness.small_map_conv import small_map_convs
 from bench.harness.distributed import DistContext
 from bench.harness.losses import RelightingLoss
 from bench.harness.modeling import RelightingModel
@@ -217,14 +218,16 @@ def measure_breakdown(model: nn.Module, size: int, batch: int, steps: int, round
 
     def phased_block() -> None:
         model.train()
-        phases.extend(time_phases(step) for _ in range(steps))
+        with small_map_convs(model):  # as train_model steps
+            phases.extend(time_phases(step) for _ in range(steps))
 
     def harness_block() -> None:
         harness.extend(harness_step_times(model, dataset[:batch * (steps + 1)], cfg, device))
 
     model.train()
-    for _ in range(warmup):
-        time_phases(step)
+    with small_map_convs(model):
+        for _ in range(warmup):
+            time_phases(step)
     for r in range(rounds):  # alternate which goes first, so a drifting machine favours neither
         probe()
         for block in (phased_block, harness_block) if r % 2 == 0 else (harness_block, phased_block):
