@@ -139,7 +139,7 @@ def load_targets(run_dir: Path, chosen: dict[str, int], *, size: int, device: to
     unloaded: dict[str, str] = {}
     for name, seed in chosen.items():
         try:
-            _, _, model = load_trained(run_dir, name, seed, device)
+            _, _, model = load_trained(run_dir, name, seed, device, weights="last")  # same shapes as best.pt
         except BenchError as exc:
             unloaded[name] = f"not loaded: {exc}"
             continue
