@@ -374,11 +374,12 @@ def _rescore(job: ExperimentJob, stored_rows: list[dict], lpips_metric, progress
     from bench.harness.evaluate import METRICS
     from bench.harness.inference import load_trained
 
-    log.info("experiment %s: finished earlier with the same training settings but other scoring settings; "
-             "rescoring its %s (no training)", job.label, run_folder.MODEL_WEIGHTS)
     base = {k: v for k, v in stored_rows[0].items() if k not in ("split", *METRICS)}
     trained = TrainingOutcome(steps=int(base.get("steps") or 0), best_step=_stored_step(base.get("best_step")))
     which = evaluated_weights(job.cfg, trained)
+    log.info("experiment %s: finished earlier with the same training settings but other scoring settings; "
+             "rescoring its %s (no training)", job.label,
+             run_folder.BEST_WEIGHTS if which == "best" else run_folder.MODEL_WEIGHTS)
     _, _, model = load_trained(job.prepared.run_dir, job.exp.name, job.seed, job.ctx.device,
                                weights="best" if which == "best" else "last")
     base.update(UNTIMED, lpips_weights=lpips_metric.status if lpips_metric else "n/a", eval_weights=which)
