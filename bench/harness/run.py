@@ -370,7 +370,11 @@ def _weights_to_rescore(cfg: BenchConfig, stored: dict) -> str:
 
 
 def _rescore(job: ExperimentJob, stored_rows: list[dict], lpips_metric, progress: bool) -> list[dict]:
-    """Score a finished experiment's ``model.pt`` again under the current scoring settings (rank 0; no training)."""
+    """Score a finished experiment again under the current scoring settings (rank 0; no training).
+
+    It loads ``best.pt`` when ``eval.weights`` is best and the experiment kept one, else ``model.pt``.  best.pt
+    itself was chosen once, during training, by the held-out scores of the scoring settings then in force.
+    """
     from bench.harness.evaluate import METRICS
     from bench.harness.inference import load_trained
 

@@ -8,7 +8,6 @@ whether or not validation ran.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ from torch import nn
 from bench.harness.evaluate import uint8_batch
 from bench.harness.metrics import score_batch
 from datasets.io import to_uint8_image
-
-log = logging.getLogger(__name__)
 
 LOG_COLUMNS = {"psnr": "holdout_psnr", "ssim": "holdout_ssim"}  # metric -> its column in train_log.csv
 
