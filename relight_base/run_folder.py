@@ -8,7 +8,8 @@
     results.json                  companion: metric conventions and provenance
     timing.csv                    the timing phase's raw rounds: one row per (round, model), seconds
     timing.json                   the timing phase: id, device, threads, size, rounds, warm-up, order rule
-    .lock                         held by the running `bench run` (see bench.harness.lock)
+    .shared.lock                  held for a moment while a process rewrites the shared files (bench.harness.lock)
+    launch/                       what a launcher needs: the config snapshot units load, Slurm's job files and logs
     <experiment>/
         submission.zip            `bench export`'s NTIRE 2021 submission (default place)
         seed<k>/
@@ -20,6 +21,9 @@
             predictions/<split>/ImageNNN.png
             checkpoints/          resumable training state while it runs (step_NNNNNNNN.pt)
             result.json           written last: the experiment finished (its rows and config fingerprint)
+            unit.json             this experiment x seed's state: pending, running, done, failed, cancelled, killed
+            unit.log              its log when a launcher ran it in its own process
+            .unit.lock            held while a process trains or scores it (bench.harness.lock)
     report.html, tables/, figures/   `bench report`'s output (by default into the run folder)
 
 Every path is built by the functions below from the run folder, so a reader and the
@@ -36,7 +40,11 @@ RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 TIMING_CSV = "timing.csv"
 TIMING_JSON = "timing.json"
-LOCK_FILE = ".lock"
+SHARED_LOCK_FILE = ".shared.lock"
+UNIT_LOCK_FILE = ".unit.lock"
+UNIT_JSON = "unit.json"
+UNIT_LOG = "unit.log"
+LAUNCH_DIR = "launch"
 REPORT_HTML = "report.html"
 TABLES_DIR = "tables"
 FIGURES_DIR = "figures"

@@ -92,10 +92,13 @@ start_mariadb() {
 
 write_configs() {
   mkdir -p /etc/slurm "$DIR"/{state,spool}
-  local node real
+  local node real cpus per_cpu
   node=$(slurmd -C | head -n 1)
   real=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node")
   node=$(sed "s/RealMemory=[0-9]*/RealMemory=$((real * 9 / 10))/" <<<"$node")
+  cpus=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$node")
+  # a job that asks for no memory gets its CPUs' share, not the whole node (which would run jobs one at a time)
+  per_cpu=$((real * 9 / 10 / ${cpus:-1}))
   cat >/etc/slurm/slurmdbd.conf <<EOF
 AuthType=auth/munge
 DbdHost=localhost
@@ -138,7 +141,7 @@ SchedulerParameters=batch_sched_delay=0,sched_interval=2,bf_interval=1
 MailProg=/bin/true
 ReturnToService=2
 $node
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP DefMemPerCPU=$per_cpu
 EOF
 }
 

@@ -14,33 +14,37 @@ from torch import nn
 
 from bench.harness.config import parse_config
 from bench.harness.distributed import DistContext
-from bench.harness.lock import RunFolderBusy, RunLock
+from bench.harness.lock import RunFolderBusy, UnitLock
 from bench.harness.train import TrainingOutOfMemory, train_model
 
 REPO = Path(__file__).resolve().parent.parent
 
 HOLDER = """
 import sys, time
-from bench.harness.lock import RunLock
-lock = RunLock(sys.argv[1]); lock.acquire()
+from bench.harness.lock import UnitLock
+lock = UnitLock(sys.argv[1]); lock.acquire()
 print("held", flush=True)
 time.sleep(60)
 """
 
 
-def test_second_run_in_the_same_folder_is_refused_and_a_killed_holder_frees_it(tmp_path):
+def test_second_writer_of_a_unit_is_refused_and_a_killed_holder_frees_it(tmp_path, monkeypatch):
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         assert proc.stdout.readline().strip() == "held"
         with pytest.raises(RunFolderBusy, match=f"pid {proc.pid}"):
-            RunLock(tmp_path).acquire()
+            UnitLock(tmp_path).acquire()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    with RunLock(tmp_path):  # the dead process left no stuck lock
-        assert (tmp_path / ".lock").exists()
-    with RunLock(tmp_path):  # and a released lock can be taken again
+    assert (tmp_path / ".unit.lock").exists()  # a killed holder leaves its file behind ...
+    with UnitLock(tmp_path):  # ... which is taken over, since its pid is gone
+        assert f'"pid": {os.getpid()}' in (tmp_path / ".unit.lock").read_text()
+    assert not (tmp_path / ".unit.lock").exists()  # released: removed
+    with UnitLock(tmp_path):  # and a released lock can be taken again
         pass
 
 
@@ -81,7 +85,7 @@ def test_bench_run_refuses_a_folder_in_use(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     run_dir = tmp_path / "runs" / "busy"
     run_dir.mkdir(parents=True)
-    with RunLock(run_dir):
+    with UnitLock(run_dir / "identity" / "seed0"):
         assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs"), "--no-progress"]) == 2
     assert "is in use by another `bench run`" in capsys.readouterr().err
     assert not (run_dir / "results.csv").exists()

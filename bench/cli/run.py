@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli.arguments import add_command, add_config_args
+from bench.cli.arguments import add_command, add_config_args, require_positive
 from bench.cli.exit_codes import EXIT_FAILED_EXPERIMENT, EXIT_OK
+from relight_base.errors import BenchError
 from relight_base.run_folder import RESULTS_CSV
 
 _DESCRIPTION = (
@@ -17,7 +18,17 @@ _DESCRIPTION = (
 _EPILOG = """\
 examples:
   python -m bench run benchmark.yaml
-  python -m bench run benchmark.yaml --only baseline,mbnet --set train.steps=2 --set data.size=64"""
+  python -m bench run benchmark.yaml --only baseline,mbnet --set train.steps=2 --set data.size=64
+  python -m bench run benchmark.yaml --launcher local --jobs 2
+  python -m bench run configs/ntire21_track1.yaml --launcher slurm --set launcher.slurm.partition=gpu --no-wait
+  python -m bench status runs/benchmark
+
+launchers (docs/cluster.md):
+  inline  every experiment x seed one after another in this process (default)
+  local   experiment x seed units as parallel processes here, --jobs at a time, each on its own GPU(s)
+          or share of the CPU cores; then one timing phase and the report
+  slurm   one Slurm job-array element per unit (submitit; pip install -e ".[slurm]"), requeued on time
+          limits and preemption; timing and the report run as a job after the array"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,24 +41,59 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--restart", action="store_true",
                         help="start every experiment over (by default a rerun reuses finished experiments and resumes "
                         "unfinished ones from their newest checkpoint)")
+    parser.add_argument("--launcher", choices=("inline", "local", "slurm"),
+                        help="where the experiment x seed units run (default: the config's launcher.type, inline)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="--launcher local: units running at once "
+                        "(launcher.jobs; default 1)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="--launcher slurm: submit and return; the report is written by a dependent job")
     parser.set_defaults(func=execute)
 
 
 def execute(args: argparse.Namespace) -> int:
     """Run the benchmark, print the results table and the report's path; status 3 if an experiment failed."""
     from bench.harness.config import load_config
-    from bench.harness.data import validation_scenes
-    from bench.harness.run import format_results, run_benchmark
-    from reports.render import render_report
 
-    cfg = load_config(args.config, args.overrides, args.only)
+    overrides = list(args.overrides)
+    if args.launcher:
+        overrides.append(f"launcher.type={args.launcher}")
+    if args.jobs is not None:
+        overrides.append(f"launcher.jobs={require_positive(args.jobs, '--jobs')}")
+    cfg = load_config(args.config, overrides, args.only)
+    if cfg.launcher.type == "inline":
+        if args.no_wait:
+            raise BenchError("--no-wait needs --launcher slurm")
+        return _run_inline(cfg, args)
+    return _run_launched(cfg, args)
+
+
+def _run_inline(cfg, args: argparse.Namespace) -> int:
+    from bench.harness.run import run_benchmark
+    from bench.launch.finish import render_run_report
+
     outcome = run_benchmark(cfg, args.out, progress=not args.no_progress, restart=args.restart)
     if outcome.results.empty:  # a non-zero rank under torchrun
         return EXIT_OK
+    return _print_outcome(cfg, outcome, render_run_report(outcome.run_dir))
+
+
+def _run_launched(cfg, args: argparse.Namespace) -> int:
+    from bench.launch.coordinator import launch_run
+
+    launched = launch_run(cfg, args.out, no_wait=args.no_wait, progress=not args.no_progress, restart=args.restart)
+    if launched.outcome is None:
+        return EXIT_OK
+    return _print_outcome(cfg, launched.outcome, launched.report)
+
+
+def _print_outcome(cfg, outcome, report) -> int:
+    from bench.harness.run import format_results
+
     print(format_results(outcome.results))
-    print(f"\nresults: {outcome.run_dir / RESULTS_CSV}  (data: {cfg.data.source}, {cfg.data.size} px, {outcome.data_root})")
-    print(f"report:  {render_report([outcome.run_dir], load_scenes=validation_scenes)}")
+    print(f"\nresults: {outcome.run_dir / RESULTS_CSV}  (data: {cfg.data.source}, {cfg.data.size} px)")
+    print(f"report:  {report}")
     if outcome.failed:
-        print(f"failed: {', '.join(outcome.failed)} (see the message column of {RESULTS_CSV})", file=sys.stderr)
+        print(f"not finished: {', '.join(outcome.failed)} (see the status and message columns of {RESULTS_CSV}, "
+              f"or `python -m bench status {outcome.run_dir}`)", file=sys.stderr)
         return EXIT_FAILED_EXPERIMENT
     return EXIT_OK

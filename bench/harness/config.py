@@ -198,6 +198,52 @@ class ReportConfig:
 
 
 @dataclass
+class SlurmConfig:
+    """``launcher.type: slurm``: each experiment x seed one element of a Slurm job array, through submitit."""
+
+    partition: Optional[str] = field(default=None, metadata=_meta("Slurm partition (null: the cluster's default)"))
+    time_min: int = field(default=240, metadata=_meta(
+        "time limit of each unit's job in minutes; a unit that reaches it checkpoints and is requeued", minimum=1))
+    gpus_per_job: Optional[int] = field(default=None, metadata=_meta(
+        "GPUs per unit; more than 1 trains with DDP, one task per GPU; null: 1 if the partition's nodes have GPUs "
+        "(sinfo's GRES), else 0", minimum=0))
+    tasks_per_job: Optional[int] = field(default=None, metadata=_meta(
+        "processes (DDP ranks) per unit; null: gpus_per_job, at least 1 (more than 1 without GPUs: DDP over gloo)",
+        minimum=1))
+    cpus_per_task: Optional[int] = field(default=None, metadata=_meta("CPUs per task (null: the cluster's default)",
+                                                                      minimum=1))
+    mem_gb: Optional[int] = field(default=None, metadata=_meta("memory per unit in GB (null: the cluster's default)",
+                                                              minimum=1))
+    array_parallelism: int = field(default=16, metadata=_meta("units of the array allowed to run at once", minimum=1))
+    signal_delay_s: int = field(default=90, metadata=_meta(
+        "seconds before the time limit at which Slurm signals a unit to checkpoint and requeue (below time_min)",
+        minimum=1))
+    max_requeues: int = field(default=3, metadata=_meta("how often a unit may be requeued after its time limit",
+                                                        minimum=0))
+    setup: list[str] = field(default_factory=list, metadata=_meta(
+        "shell lines each job runs first, e.g. [module load cuda, source /shared/venv/bin/activate]"))
+    additional: dict[str, Any] = field(default_factory=dict, metadata=_meta(
+        "more sbatch options, passed as submitit's slurm_additional_parameters, e.g. {account: abc, qos: high}"))
+
+
+@dataclass
+class LauncherConfig:
+    """Where the experiment x seed units run: this process, parallel local processes, or a Slurm job array."""
+
+    type: Literal["inline", "local", "slurm"] = field(default="inline", metadata=_meta(
+        "inline (one after another in this process), local (--jobs parallel processes) or slurm (a job array)"))
+    jobs: int = field(default=1, metadata=_meta("local: units running at once", minimum=1))
+    devices: list[str] = field(default_factory=list, metadata=_meta(
+        "local: CUDA_VISIBLE_DEVICES of each parallel slot, e.g. ['0', '1'] or ['0,1', '2,3']; empty: one GPU per "
+        "slot in turn, or on a CPU machine the cores split evenly"))
+    threads: Optional[int] = field(default=None, metadata=_meta(
+        "local: CPU threads per unit (null: the machine's cores divided by jobs)", minimum=1))
+    poll_s: float = field(default=5.0, metadata=_meta("seconds between two looks at the units' states while waiting",
+                                                      positive=True))
+    slurm: SlurmConfig = field(default_factory=SlurmConfig, metadata=_meta("Slurm job settings (type: slurm)"))
+
+
+@dataclass
 class ExperimentConfig:
     """One row of the comparison: a model trained on a data strategy."""
 
@@ -221,6 +267,8 @@ class BenchConfig:
     weights: WeightsConfig = field(default_factory=WeightsConfig, metadata=_meta("pretrained weights"))
     eval: EvalConfig = field(default_factory=EvalConfig, metadata=_meta("evaluation and timing"))
     report: ReportConfig = field(default_factory=ReportConfig, metadata=_meta("comparisons and intervals in the report"))
+    launcher: LauncherConfig = field(default_factory=LauncherConfig, metadata=_meta(
+        "where the experiment x seed units run (bench run --launcher)"))
     experiments: list[ExperimentConfig] = field(default_factory=list, metadata=_meta("experiments to run"))
     seeds: list[int] = field(default_factory=lambda: [0], metadata=_meta("seeds; every experiment runs once per seed"))
     plugins: list[str] = field(default_factory=list, metadata=_meta("Python modules to import so their adapters register"))
@@ -573,6 +621,20 @@ def _check_semantics(cfg: BenchConfig, problems: _Problems) -> None:
                                           "held-out score that val_every computes); set it or use eval.weights: last")
     _migrate_timing_runs(cfg)
     _check_experiments(cfg.experiments, problems)
+    _check_launcher(cfg.launcher, problems)
+
+
+def _check_launcher(launcher: LauncherConfig, problems: _Problems) -> None:
+    """Slurm's signal comes before its time limit; one DDP task per GPU."""
+    slurm = launcher.slurm
+    if slurm.signal_delay_s >= slurm.time_min * 60:
+        problems.add(("launcher", "slurm", "signal_delay_s"),
+                     f"launcher.slurm.signal_delay_s: {slurm.signal_delay_s} s is not below the time limit "
+                     f"(time_min {slurm.time_min} = {slurm.time_min * 60} s); the checkpoint signal must come first")
+    if slurm.gpus_per_job and slurm.tasks_per_job not in (None, slurm.gpus_per_job):
+        problems.add(("launcher", "slurm", "tasks_per_job"),
+                     f"launcher.slurm.tasks_per_job: {slurm.tasks_per_job} with gpus_per_job {slurm.gpus_per_job}; "
+                     "DDP runs one task per GPU, so leave it null or make them equal")
 
 
 def _migrate_timing_runs(cfg: BenchConfig) -> None:

@@ -42,6 +42,14 @@ class DistContext:
         if self.distributed:
             dist.barrier()
 
+    def broadcast(self, value):
+        """Rank 0's ``value`` on every rank (any picklable object); ``value`` itself for one process."""
+        if not self.distributed:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     """``auto`` (CUDA if available), ``cpu``, ``cuda`` or ``cuda:N``; CUDA without a GPU is a clear error."""

@@ -13,6 +13,12 @@ so changing timing settings never touches an experiment.
 
 Every file is written atomically.  Under ``torchrun`` every rank trains and
 rank 0 alone prepares data, evaluates, times and writes.
+
+Many processes may share one run folder (the launchers of :mod:`bench.launch` run experiment x seed
+"units" in parallel processes or Slurm jobs): each unit is held by its own lock while it runs and records
+its state in ``unit.json`` (:mod:`bench.harness.unit_state`); the shared files (``results.csv``,
+``results.json``, the timing files) are rebuilt from the units' own ``result.json`` / ``unit.json`` under a
+short lock (:mod:`bench.harness.lock`), never appended to in place.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from bench.harness import checkpoint as ckpt
 from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_dict, to_yaml
 from bench.harness.data import build_split, prepare_data_root
 from bench.harness.distributed import DistContext, init_distributed, shutdown
-from bench.harness.lock import RunLock
+from bench.harness import unit_state
+from bench.harness.lock import SharedFilesLock, UnitLock, current_owner
 from models.registry import check_model_args, load_plugins
 
 if TYPE_CHECKING:
@@ -68,7 +75,6 @@ class PreparedRun:
     run_dir: Path
     data_root: Path
     splits: dict[str, Any] = field(default_factory=dict)  # "val", "test", "train:<strategies>" -> dataset
-    lock: RunLock | None = None
 
     def train_split(self, extra_data: bool | list[str]):
         return self.splits[train_key(extra_data)]
@@ -80,39 +86,29 @@ def train_key(extra_data: bool | list[str]) -> str:
     return "train:" + ",".join(resolve_strategies(extra_data))
 
 
-def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: DistContext | None = None,
-            lock: bool = False) -> PreparedRun:
+def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: DistContext | None = None) -> PreparedRun:
     """Check models and output folder, make the data available and validate every split up front.
 
     Cheap checks (plugins, model names and arguments, output folder) come first
-    so a typo fails in a second, before any data is generated or read.  With ``lock``
-    rank 0 holds the run folder's lock (see :mod:`bench.harness.lock`); the caller releases it.
+    so a typo fails in a second, before any data is generated or read.
     """
     ctx = ctx or DistContext()
     load_plugins(cfg.plugins)
     for exp in cfg.experiments:
         check_model_args(exp.model, exp.model_args)
     run_dir = Path(out_root) / cfg.name
-    held = RunLock(run_dir) if lock and ctx.is_main else None
     if ctx.is_main:
         ensure_output_dir(run_dir)
-        if held:
-            held.acquire()
-    try:
-        return _prepare_data(cfg, run_dir, held, progress, ctx)
-    except BaseException:
-        if held:
-            held.release()
-        raise
+    return _prepare_data(cfg, run_dir, progress, ctx)
 
 
-def _prepare_data(cfg: BenchConfig, run_dir: Path, held: RunLock | None, progress: bool, ctx: DistContext) -> PreparedRun:
+def _prepare_data(cfg: BenchConfig, run_dir: Path, progress: bool, ctx: DistContext) -> PreparedRun:
     if ctx.is_main:
         data_root = prepare_data_root(cfg.data, progress=progress)
     ctx.barrier()  # rank 0 generated the synthetic data; the others now find it
     if not ctx.is_main:
         data_root = prepare_data_root(cfg.data, progress=False)
-    prepared = PreparedRun(cfg, run_dir, data_root, lock=held)
+    prepared = PreparedRun(cfg, run_dir, data_root)
     for exp in cfg.experiments:
         key = train_key(exp.extra_data)
         if key not in prepared.splits:
@@ -153,7 +149,6 @@ def write_run_header(prepared: PreparedRun) -> None:
     from datasets.splits import describe_split
 
     cfg = prepared.cfg
-    atomic_write_text(prepared.run_dir / run_folder.CONFIG_YAML, to_yaml(cfg))
     summary = {
         "written": now(),
         "config_hash": config_hash(cfg),
@@ -164,7 +159,9 @@ def write_run_header(prepared: PreparedRun) -> None:
         "target": cfg.data.target,
         "splits": {name: describe_split(ds) for name, ds in prepared.splits.items()},
     }
-    atomic_write_text(prepared.run_dir / run_folder.DATA_JSON, json.dumps(summary, indent=2, default=str) + "\n")
+    with SharedFilesLock(prepared.run_dir):
+        atomic_write_text(prepared.run_dir / run_folder.CONFIG_YAML, to_yaml(cfg))
+        atomic_write_text(prepared.run_dir / run_folder.DATA_JSON, json.dumps(summary, indent=2, default=str) + "\n")
 
 
 @dataclass
@@ -189,48 +186,159 @@ def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True, re
 
 
 def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool, restart: bool = False) -> RunOutcome:
-    prepared = prepare(cfg, out_root, progress=progress, ctx=ctx, lock=True)
-    try:
-        return _run_prepared(prepared, ctx, progress, restart)
-    finally:
-        if prepared.lock:
-            prepared.lock.release()
-
-
-def _run_prepared(prepared: PreparedRun, ctx: DistContext, progress: bool, restart: bool = False) -> RunOutcome:
-    from bench.harness.metrics import LPIPSMetric
-
-    cfg = prepared.cfg
-    lpips_metric = None
+    prepared = prepare(cfg, out_root, progress=progress, ctx=ctx)
     if ctx.is_main:
         write_run_header(prepared)
-        lpips_metric = LPIPSMetric(cfg.weights.lpips, ctx.device)
-    rows: list[dict] = []
-    failed: list[str] = []
+    lpips_metric = lpips_metric_for(cfg, ctx)
     for exp in cfg.experiments:
         for seed in cfg.seeds:
-            new_rows = run_experiment(prepared, exp, seed, ctx, lpips_metric, progress=progress, restart=restart)
-            if any(r["status"] == "failed" for r in new_rows):
-                failed.append(f"{exp.name} (seed {seed})")
-            rows.extend(new_rows)
+            run_unit(prepared, exp, seed, ctx, lpips_metric, progress=progress, restart=restart)
             if ctx.is_main:
-                write_results(prepared, rows, lpips_metric)
-    if ctx.is_main:
-        rows = _time_and_write(prepared, rows, ctx, lpips_metric, progress)
-    return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(rows, columns=RESULT_COLUMNS), failed)
+                rebuild_results(prepared)
+    if not ctx.is_main:
+        return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(columns=RESULT_COLUMNS), [])
+    return finalize(prepared, ctx, progress)
 
 
-def _time_and_write(prepared: PreparedRun, rows: list[dict], ctx: DistContext, lpips_metric,
-                    progress: bool = False) -> list[dict]:
-    """The run's one timing phase (rank 0): every experiment's time columns, then every results file."""
+def lpips_metric_for(cfg: BenchConfig, ctx: DistContext):
+    """Rank 0's LPIPS metric (its status says which weights, or why LPIPS is n/a); None on other ranks."""
+    from bench.harness.metrics import LPIPSMetric
+
+    return LPIPSMetric(cfg.weights.lpips, ctx.device) if ctx.is_main else None
+
+
+def run_unit(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext, lpips_metric, *,
+             progress: bool, restart: bool = False, log_path: str | None = None) -> list[dict]:
+    """:func:`run_experiment` for one experiment x seed, holding its folder's lock and recording its state.
+
+    Rank 0 takes :class:`~bench.harness.lock.UnitLock` (a busy folder is a clear error on every rank) and writes
+    ``unit.json``: running, then done or failed (with the failed rows), or cancelled on Ctrl-C/SIGTERM
+    (:class:`~bench.harness.unit_state.UnitStopped`), or failed with the error of any other exception, which
+    propagates.
+    """
+    folder = run_folder.experiment_dir(prepared.run_dir, exp.name, seed)
+    lock = UnitLock(folder) if ctx.is_main else None
+    _acquire_on_all_ranks(lock, ctx)
+    try:
+        if ctx.is_main:
+            owner = current_owner()
+            unit_state.update_state(folder, unit_state.RUNNING, job=owner["job"], host=owner["host"],
+                                    pid=owner["pid"], **({"log": log_path} if log_path else {}))
+        rows = run_experiment(prepared, exp, seed, ctx, lpips_metric, progress=progress, restart=restart)
+        if ctx.is_main:
+            failed = [r for r in rows if r["status"] == "failed"]
+            if failed:
+                unit_state.update_state(folder, unit_state.FAILED, message=failed[0]["message"], rows=rows)
+            else:
+                unit_state.update_state(folder, unit_state.DONE)
+        return rows
+    except (KeyboardInterrupt, unit_state.UnitStopped) as exc:
+        if ctx.is_main:
+            unit_state.update_state(folder, unit_state.CANCELLED, message=f"stopped: {exc or type(exc).__name__}")
+        raise
+    except BaseException as exc:
+        if ctx.is_main:
+            unit_state.update_state(folder, unit_state.FAILED, message=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _acquire_on_all_ranks(lock: UnitLock | None, ctx: DistContext) -> None:
+    """Rank 0 takes ``lock``; every rank raises :class:`RunFolderBusy` if it could not."""
+    from bench.harness.lock import RunFolderBusy
+
+    problem = None
+    if lock is not None:
+        try:
+            lock.acquire()
+        except RunFolderBusy as exc:
+            problem = str(exc)
+    problem = ctx.broadcast(problem)
+    if problem:
+        raise RunFolderBusy(problem)
+
+
+def unit_is_finished(prepared: PreparedRun, exp: ExperimentConfig, seed: int) -> bool:
+    """Whether the unit finished under this config and scoring (a rerun would only reuse its ``result.json``)."""
+    job = ExperimentJob(prepared, exp, seed, DistContext(), experiment_fingerprint(prepared.cfg, exp, seed),
+                        scoring_fingerprint(prepared.cfg))
+    finished = _finished_record(job, restart=False, quiet=True)
+    return finished is not None and finished.get("scoring") == job.scoring
+
+
+def unit_rows(prepared: PreparedRun, exp: ExperimentConfig, seed: int, *, include_unfinished: bool) -> list[dict]:
+    """One unit's result rows as its own files tell them.
+
+    A finished unit (``result.json`` of this config and scoring) gives its rows; a failed one the rows its
+    ``unit.json`` kept; with ``include_unfinished`` every other unit gives one row per split whose status is
+    its state (cancelled, killed, running, pending, not run) and whose metrics are empty.
+    """
+    job = ExperimentJob(prepared, exp, seed, DistContext(), experiment_fingerprint(prepared.cfg, exp, seed),
+                        scoring_fingerprint(prepared.cfg))
+    if unit_is_finished(prepared, exp, seed):
+        return json.loads((job.folder / run_folder.RESULT_JSON).read_text())["rows"]
+    record = unit_state.read_state(job.folder)
+    if record["state"] == unit_state.FAILED and record.get("rows"):
+        return record["rows"]
+    if not include_unfinished and record["state"] != unit_state.FAILED:
+        return []
+    return [_placeholder_row(job, split, record) for split in prepared.cfg.eval.splits]
+
+
+def _placeholder_row(job: ExperimentJob, split: str, record: dict) -> dict:
+    """A result row for a unit without results: its state as status, why in the message, no metrics."""
+    message = record.get("message") or {"not run": "never ran in this run folder"}.get(record["state"], "")
+    if record.get("log"):
+        message = f"{message} (log: {record['log']})" if message else f"log: {record['log']}"
+    row = dict.fromkeys(RESULT_COLUMNS, math.nan)
+    row.update(experiment=job.exp.name, model=job.exp.model, seed=job.seed, split=split, status=record["state"],
+               residual=job.exp.residual, extra_data=train_key(job.exp.extra_data)[6:] or "none",
+               data_source=job.cfg.data.source, data_size=job.cfg.data.size, message=message, timing_phase="",
+               steps=0, eval_weights="", device="", weights="", perceptual_loss="", lpips_weights="")
+    return row
+
+
+def collect_rows(prepared: PreparedRun, *, include_unfinished: bool) -> list[dict]:
+    """Every unit's rows, in config order (experiments, then seeds), from the units' own files."""
+    return [row for exp in prepared.cfg.experiments for seed in prepared.cfg.seeds
+            for row in unit_rows(prepared, exp, seed, include_unfinished=include_unfinished)]
+
+
+def rebuild_results(prepared: PreparedRun, phase: TimingPhase | None = None, rows: list[dict] | None = None) -> list[dict]:
+    """Rewrite ``results.csv``/``results.json`` from the units' files (or ``rows``) under the shared-files lock."""
+    if rows is None:
+        rows = collect_rows(prepared, include_unfinished=phase is not None)
+    with SharedFilesLock(prepared.run_dir):
+        write_results(prepared, rows, lpips_status(rows), phase)
+    return rows
+
+
+def lpips_status(rows: list[dict]) -> str:
+    """Which LPIPS weights scored ``rows`` (the first finished row's ``lpips_weights``), or n/a."""
+    for row in rows:
+        if row.get("status") == "done" and isinstance(row.get("lpips_weights"), str) and row["lpips_weights"]:
+            return row["lpips_weights"]
+    return "n/a"
+
+
+def finalize(prepared: PreparedRun, ctx: DistContext, progress: bool = False) -> RunOutcome:
+    """After every unit: the run's one timing phase over the finished units, then every shared results file.
+
+    Units that did not finish get rows saying why (their state), so the report shows them.
+    """
     from bench.harness.timing_phase import apply_timing, time_run, write_timing_files
 
     cfg = prepared.cfg
+    rows = collect_rows(prepared, include_unfinished=True)
     phase = time_run(cfg, prepared.run_dir, rows, ctx.device, inference_options(cfg, ctx.device), progress=progress)
     timed = apply_timing(rows, phase)
-    write_timing_files(prepared.run_dir, phase)
-    write_results(prepared, timed, lpips_metric, phase)
-    return timed
+    with SharedFilesLock(prepared.run_dir):
+        write_timing_files(prepared.run_dir, phase)
+        write_results(prepared, timed, lpips_status(timed), phase)
+    failed = sorted({f"{r['experiment']} (seed {r['seed']})" for r in timed if r["status"] != "done"})
+    return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(timed, columns=RESULT_COLUMNS), failed)
 
 
 def experiment_fingerprint(cfg: BenchConfig, exp: ExperimentConfig, seed: int) -> str:
@@ -240,7 +348,7 @@ def experiment_fingerprint(cfg: BenchConfig, exp: ExperimentConfig, seed: int) -
     the ``eval`` and ``report`` sections and ``weights.lpips`` are left out (see :func:`scoring_fingerprint`).
     """
     settings = to_dict(cfg)
-    for key in ("name", "experiments", "seeds", "eval", "report"):
+    for key in ("name", "experiments", "seeds", "eval", "report", "launcher"):
         settings.pop(key)
     for key in ("checkpoint_every", "keep_checkpoints"):
         settings["train"].pop(key)
@@ -337,11 +445,11 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     return rows
 
 
-def _finished_record(job: ExperimentJob, restart: bool) -> dict | None:
+def _finished_record(job: ExperimentJob, restart: bool, quiet: bool = False) -> dict | None:
     """The ``result.json`` of a finished experiment with the same training fingerprint, or None (then it runs).
 
     Every rank decides alike from the files.  One whose scoring settings changed counts as finished only
-    while its ``model.pt`` is there to rescore.
+    while its ``model.pt`` is there to rescore.  ``quiet``: no warnings (a reader, not about to run it).
     """
     done = job.folder / run_folder.RESULT_JSON
     if restart or not done.is_file():
@@ -351,10 +459,14 @@ def _finished_record(job: ExperimentJob, restart: bool) -> dict | None:
     except ValueError:
         return None
     if stored.get("fingerprint") != job.fingerprint:
+        if quiet:
+            return None
         log.warning("experiment %s: its config changed since it finished; running it again from scratch", job.label)
         return None
     needed = _weights_to_rescore(job.cfg, stored)
     if stored.get("scoring") != job.scoring and not (job.folder / needed).is_file():
+        if quiet:
+            return None
         log.warning("experiment %s: its scoring settings changed and its %s is gone; running it again from scratch",
                     job.label, needed)
         return None
@@ -538,7 +650,7 @@ def inference_options(cfg: BenchConfig, device: torch.device) -> dict:
     return {"autocast": autocast, "compile": cfg.eval.compile}
 
 
-def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric, phase: TimingPhase | None = None) -> None:
+def write_results(prepared: PreparedRun, rows: list[dict], lpips: str, phase: TimingPhase | None = None) -> None:
     """``results.csv`` and its companion ``results.json`` (conventions, provenance, timing), atomically.
 
     Before the timing phase (``phase`` None) the time columns are empty and ``timing`` says so.
@@ -560,7 +672,7 @@ def write_results(prepared: PreparedRun, rows: list[dict], lpips_metric, phase: 
         "software": software_versions(),
         "machine": machine(_device_of(cfg)),
         "metric_conventions": conventions(cfg.eval.quantize, cfg.eval.ssim),
-        "lpips": lpips_metric.status if lpips_metric else "n/a",
+        "lpips": lpips,
         "timing": phase.description(cfg) if phase else
                   "not timed yet: the timing phase runs once every experiment has trained and been scored",
         "gflops": gflops_description(timing_size(cfg)),
