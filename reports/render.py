@@ -269,6 +269,11 @@ def honesty_warnings(results: pd.DataFrame) -> list[str]:
     failed = sorted(set(results.loc[results["status"] == "failed", "experiment"]))
     if failed:
         out.append("Failed experiments (no numbers): " + ", ".join(failed) + ".")
+    unfinished = results[~results["status"].isin(["done", "failed"])]
+    if len(unfinished):
+        seen = unfinished.drop_duplicates(["experiment", "seed"])
+        out.append("Units that did not finish (no numbers; `bench status` and the message column say why): " + ", ".join(
+            f"{r.experiment} seed {r.seed} ({r.status})" for r in seen.itertuples()) + ".")
     if (results["data_source"] == "synthetic").all():
         out.append("All numbers are on the built-in synthetic data, not on VIDIT; the paper's rows are on VIDIT at 1024².")
     return out

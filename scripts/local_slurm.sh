@@ -139,6 +139,7 @@ AccountingStorageHost=localhost
 AccountingStoragePort=6819
 SchedulerParameters=batch_sched_delay=0,sched_interval=2,bf_interval=1
 MailProg=/bin/true
+KillWait=5
 ReturnToService=2
 $node
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP DefMemPerCPU=$per_cpu

@@ -41,8 +41,9 @@ class SlurmUnit:
     restart: bool = False
 
     def __call__(self) -> str:
-        from bench.launch.unit_process import pin_threads_from_slurm, run_one_unit
+        from bench.launch.unit_process import configure_job_logging, pin_threads_from_slurm, run_one_unit
 
+        configure_job_logging()
         _join_tasks()
         pin_threads_from_slurm()
         log_path = _job_log()
@@ -65,8 +66,9 @@ class SlurmFinish:
 
     def __call__(self) -> str:
         from bench.launch.finish import finish_run
-        from bench.launch.unit_process import pin_threads_from_slurm
+        from bench.launch.unit_process import configure_job_logging, pin_threads_from_slurm
 
+        configure_job_logging()
         pin_threads_from_slurm()
         _, report = finish_run(self.cfg, Path(self.out_root))
         return str(report)

@@ -12,9 +12,10 @@ import os
 import signal
 from pathlib import Path
 
+from relight_base import run_folder
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import init_distributed, shutdown
-from bench.harness.run import lpips_metric_for, prepare, run_unit
+from bench.harness.run import lpips_metric_for, prepare, run_unit, write_run_header
 from bench.harness.unit_state import DONE, FAILED, UnitStopped
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ def run_one_unit(cfg: BenchConfig, out_root: Path, experiment: str, seed: int, *
     ctx = init_distributed(cfg.train.device)
     try:
         prepared = prepare(cfg, out_root, progress=False, ctx=ctx)
+        if ctx.is_main and not (prepared.run_dir / run_folder.CONFIG_YAML).is_file():
+            write_run_header(prepared)  # a unit started by hand: `bench status` and `bench report` need these
         rows = run_unit(prepared, exp, seed, ctx, lpips_metric_for(cfg, ctx), progress=progress, restart=restart,
                         log_path=log_path)
     finally:
@@ -47,6 +50,11 @@ def stop_on_sigterm() -> None:
         raise UnitStopped(f"{signal.Signals(signum).name} received (pid {os.getpid()})")
 
     signal.signal(signal.SIGTERM, _raise)
+
+
+def configure_job_logging() -> None:
+    """INFO lines to the job's stderr (its Slurm log), as the CLI shows them, for a job started by submitit."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def pin_threads_from_slurm() -> None:
