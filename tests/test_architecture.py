@@ -4,7 +4,7 @@
   may import its own package and the layers below it, never a layer above or beside it.
 * Inside ``bench``: ``bench.cli`` is the top (only ``bench.__main__`` imports it); ``bench.harness``
   imports nothing from ``bench.perf`` but the inference speed-ups (``fast_inference``, ``winograd``), and
-  those import nothing from the harness.
+  those import nothing from the harness; ``bench.launch`` builds on the harness, which never imports it.
 * No circle anywhere in the module import graph, counting imports inside functions too.
 * No function or method longer than 60 lines.
 """
@@ -74,6 +74,8 @@ def forbidden(src: str, dst: str) -> str | None:
         return "the harness may use the inference speed-ups only, not the perf suite"
     if src in SPEEDUPS and dst.startswith(("bench.harness", "bench.cli")):
         return "the inference speed-ups sit below the harness"
+    if dst.startswith("bench.launch") and src.startswith(("bench.harness", "bench.perf")):
+        return "the launchers sit above the harness: they start it, it does not know them"
     return None
 
 
@@ -139,6 +141,8 @@ def test_find_cycle_on_hand_made_graphs(graph, expected):
         ("bench.harness.evaluate", "bench.perf.fast_inference", True),
         ("bench.harness.run", "bench.perf.suite", False),
         ("bench.harness.run", "bench.cli", False),
+        ("bench.launch.slurm", "bench.harness.run", True),
+        ("bench.harness.run", "bench.launch.units", False),
     ],
 )
 def test_layer_rule_on_hand_picked_edges(src, dst, allowed):

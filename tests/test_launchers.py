@@ -132,7 +132,7 @@ def test_finish_gives_unfinished_units_rows_with_their_state(tmp_path, monkeypat
     assert list(conv.status) == ["cancelled", "cancelled"] and conv.psnr.isna().all()
     assert "Slurm job 7_1 cancelled" in conv.message.iloc[0]
     assert list(frame[frame.experiment == "identity"].status) == ["done", "done"]
-    assert outcome.failed == ["conv (seed 0)"]
+    assert outcome.failed == ["conv (seed 0): cancelled"]
     assert "did not finish" in report.read_text() and "conv" in report.read_text()
 
 
@@ -211,3 +211,18 @@ def test_lock_of_a_live_owner_elsewhere_is_busy_and_of_a_requeued_job_is_taken_b
     (tmp_path / ".shared.lock").write_text(json.dumps(stale))
     with SharedFilesLock(tmp_path, wait_s=0):  # a shared-files lock an hour old is taken over whoever holds it
         pass
+
+
+def test_slurm_launcher_without_sbatch_says_so_before_preparing_anything(tmp_path, monkeypatch, capsys):
+    install_plugin(tmp_path, monkeypatch)
+    config = write_config(tmp_path, THREE_EXPERIMENTS[:1])
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    code = main(["run", str(config), "--out", str(tmp_path / "r"), "--launcher", "slurm"])
+    err = capsys.readouterr().err
+    assert code == 2 and ("sbatch is not on PATH" in err or "needs submitit" in err), err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "r").exists()
+
+
+def test_status_of_a_folder_that_is_no_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    assert "is not a run folder: it has no config.yaml" in capsys.readouterr().err

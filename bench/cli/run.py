@@ -93,7 +93,7 @@ def _print_outcome(cfg, outcome, report) -> int:
     print(f"\nresults: {outcome.run_dir / RESULTS_CSV}  (data: {cfg.data.source}, {cfg.data.size} px)")
     print(f"report:  {report}")
     if outcome.failed:
-        print(f"not finished: {', '.join(outcome.failed)} (see the status and message columns of {RESULTS_CSV}, "
+        print(f"failed: {', '.join(outcome.failed)} (see the status and message columns of {RESULTS_CSV}, "
               f"or `python -m bench status {outcome.run_dir}`)", file=sys.stderr)
         return EXIT_FAILED_EXPERIMENT
     return EXIT_OK

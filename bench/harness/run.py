@@ -323,6 +323,16 @@ def lpips_status(rows: list[dict]) -> str:
     return "n/a"
 
 
+def unfinished_units(rows: list[dict]) -> list[str]:
+    """``"name (seed k)"`` for each failed unit, ``"name (seed k): <state>"`` for each other unit not done."""
+    labels = {}
+    for row in rows:
+        if row["status"] != "done":
+            state = "" if row["status"] == "failed" else f": {row['status']}"
+            labels[(row["experiment"], row["seed"])] = f"{row['experiment']} (seed {row['seed']}){state}"
+    return list(labels.values())
+
+
 def finalize(prepared: PreparedRun, ctx: DistContext, progress: bool = False) -> RunOutcome:
     """After every unit: the run's one timing phase over the finished units, then every shared results file.
 
@@ -337,7 +347,7 @@ def finalize(prepared: PreparedRun, ctx: DistContext, progress: bool = False) ->
     with SharedFilesLock(prepared.run_dir):
         write_timing_files(prepared.run_dir, phase)
         write_results(prepared, timed, lpips_status(timed), phase)
-    failed = sorted({f"{r['experiment']} (seed {r['seed']})" for r in timed if r["status"] != "done"})
+    failed = unfinished_units(timed)
     return RunOutcome(prepared.run_dir, prepared.data_root, pd.DataFrame(timed, columns=RESULT_COLUMNS), failed)
 
 

@@ -21,7 +21,7 @@ from relight_base.errors import BenchError, ConfigError
 from bench.harness import unit_state
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
-from bench.harness.run import RESULT_COLUMNS, RunOutcome, prepare, write_run_header
+from bench.harness.run import RESULT_COLUMNS, RunOutcome, prepare, unfinished_units, write_run_header
 from bench.launch.progress import UnitProgress
 from bench.launch.units import all_units, units_to_run, write_snapshot
 
@@ -122,5 +122,4 @@ def read_outcome(run_dir: Path) -> RunOutcome:
     """The finished run as its shared files tell it (after the final step wrote them)."""
     frame = pd.read_csv(run_dir / run_folder.RESULTS_CSV)
     frame = frame.reindex(columns=RESULT_COLUMNS)
-    failed = sorted({f"{r.experiment} (seed {r.seed})" for r in frame.itertuples() if r.status != "done"})
-    return RunOutcome(run_dir, Path(""), frame, failed)
+    return RunOutcome(run_dir, Path(""), frame, unfinished_units(frame.to_dict("records")))
