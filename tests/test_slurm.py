@@ -19,6 +19,7 @@ import torch
 from bench.cli import main
 from bench.harness import unit_state
 from bench.harness.config import load_config
+from bench.harness.lock import RunFolderBusy
 from bench.launch.coordinator import launch_run
 from bench.launch.jobs import ACTIVE_STATES, slurm_states
 from bench.launch.status import newest_checkpoint_step
@@ -120,6 +121,8 @@ def test_cancelled_unit_is_reported_and_a_rerun_completes_only_it(tmp_path, monk
                                      {"name": "slow", "model": "launch_slow_conv"}], steps=400, checkpoint_every=20)
     cfg = load_config(config, ["launcher.type=slurm", *QUICK[1::2]])
     launched = launch_run(cfg, tmp_path / "slurm", no_wait=True, progress=False)
+    with pytest.raises(RunFolderBusy, match="slow s0: Slurm job"):  # never the same unit in two jobs at once
+        launch_run(cfg, tmp_path / "slurm", no_wait=True, progress=False)
     run_dir = tmp_path / "slurm" / "launch"
     slow = run_dir / "slow" / "seed0"
     _wait_for(lambda: unit_state.read_state(slow)["state"] == "running", 180, "the slow unit to start")

@@ -27,6 +27,8 @@ from bench.launch.units import all_units, units_to_run, write_snapshot
 
 log = logging.getLogger(__name__)
 
+UNSEEN_JOB_S = 120.0  # a submitted job neither sacct nor squeue has listed for this long is taken as ended
+
 
 @dataclass
 class LaunchOutcome:
@@ -98,7 +100,12 @@ def _launch_slurm(cfg: BenchConfig, out_root: Path, run_dir: Path, units: list, 
     if no_wait:
         print(f"not waiting; follow it with: python -m bench status {run_dir}")
         return LaunchOutcome(run_dir, None, None, len(units), jobs)
-    wait_for_job(sub.finish_job, UnitProgress(units), cfg.launcher.poll_s, sub.folder)
+    try:
+        wait_for_job(sub.finish_job, UnitProgress(units), cfg.launcher.poll_s, sub.folder)
+    except KeyboardInterrupt:
+        print(f"stopped waiting; the jobs keep running (scancel {sub.array_id} {sub.finish_job} stops them). "
+              f"Follow them with: python -m bench status {run_dir}", flush=True)
+        raise
     return LaunchOutcome(run_dir, read_outcome(run_dir), run_dir / run_folder.REPORT_HTML, len(units), jobs)
 
 
@@ -106,14 +113,21 @@ def wait_for_job(job_id: str, progress: UnitProgress, poll_s: float, logs: Path)
     """Poll until Slurm job ``job_id`` has ended, printing unit changes; an error naming its log if it failed."""
     from bench.launch.jobs import ACTIVE_STATES, slurm_states
 
+    seen, started = False, time.monotonic()
     while True:
         progress.update()
-        state = slurm_states([job_id]).get(job_id, "PENDING")
-        if state not in ACTIVE_STATES:
+        state = slurm_states([job_id]).get(job_id)
+        if state is None and (seen or time.monotonic() - started > UNSEEN_JOB_S):
+            state = "UNKNOWN"  # gone from squeue, and no accounting to say how it ended
+        if state is not None and state not in ACTIVE_STATES:
             break
+        seen = seen or state is not None
         time.sleep(poll_s)
     progress.update()
-    if state != "COMPLETED":
+    if state == "UNKNOWN" and (logs.parent.parent / run_folder.RESULTS_CSV).is_file():
+        log.warning("Slurm no longer lists job %s and has no accounting to say how it ended; reading the results "
+                    "it wrote", job_id)
+    elif state != "COMPLETED":
         raise BenchError(f"the final step (Slurm job {job_id}) ended as {state}; see its log "
                          f"{logs / f'{job_id}_0_log.err'}; rerun the same command to retry what did not finish")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from relight_base import run_folder
 from relight_base.atomic import atomic_write_text
+from bench.harness import unit_state
 from bench.harness.config import config_hash, to_yaml
 from bench.harness.lock import RunFolderBusy, UnitLock, describe_owner
 from bench.harness.run import PreparedRun, unit_is_finished
@@ -39,11 +40,23 @@ def units_to_run(prepared: PreparedRun, restart: bool) -> list[Unit]:
     wanted = [u for u in all_units(prepared)
               if restart or not unit_is_finished(prepared, prepared.cfg.experiment(u.experiment), u.seed)]
     busy = [f"{u.label}: {describe_owner(owner)}" for u in wanted if (owner := live_holder(u)) is not None]
+    busy += [f"{u.label}: Slurm job {job} ({state.lower()})" for u, job, state in queued_jobs(wanted)]
     if busy:
         raise RunFolderBusy(f"{prepared.run_dir}: units still held by another `bench run` or job ("
                             + "; ".join(busy) + "); wait for them (`python -m bench status "
                             f"{prepared.run_dir}`) or cancel them first")
     return wanted
+
+
+def queued_jobs(units: list[Unit]) -> list[tuple[Unit, str, str]]:
+    """Units whose recorded Slurm job is still queued or running (submitted by an earlier command), with it."""
+    from bench.launch.jobs import ACTIVE_STATES, slurm_states
+
+    records = {u: unit_state.read_state(u.folder) for u in units}
+    jobs = {u: r["job"] for u, r in records.items()
+            if r.get("job") and r["state"] in (unit_state.PENDING, unit_state.RUNNING)}
+    states = slurm_states(list(jobs.values()))
+    return [(u, job, states[job]) for u, job in jobs.items() if states.get(job) in ACTIVE_STATES]
 
 
 def live_holder(unit: Unit) -> dict | None:
