@@ -15,3 +15,5 @@ from models import atst  # noqa: F401
 from models import danet  # noqa: F401
 from models import pgar  # noqa: F401
 from models import rd3d  # noqa: F401
+from models import ian  # noqa: F401
+from models import dfusenet  # noqa: F401

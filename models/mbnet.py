@@ -488,7 +488,7 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
     return rename_keys(state_dict, _OFFICIAL_RULES)
 
 
-@register_model("mbnet")
+@register_model("mbnet", tags=("relighting",))
 def mbnet(pretrained: Pretrained = False) -> nn.Module:
     """MBNet (NTIRE 2021 winner): two ResNet-50 streams, dense RGB-D fusion, DDPMs; outputs the residual map.
 

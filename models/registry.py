@@ -19,6 +19,19 @@ imported: ``models/__init__.py`` imports every built-in adapter module from an
 explicit list (no folder scanning), and importing this module runs it first, so
 the built-ins are registered before any lookup.  Adapters outside the package are
 imported by :func:`load_plugins` (the ``plugins:`` config key).
+
+``tags`` say what kind of network an adapter is, for the harness and the report:
+
+* ``relighting``: a network built for relighting (MBNet, IAN, DFuseNet); its rows join Table 4;
+* ``global_residual``: the network adds its input back itself, so the harness's ``residual: true`` (which would
+  add it a second time) is refused for it.
+
+Adapters may also declare, as methods of the module the factory returns:
+
+* ``auxiliary_terms(target) -> dict[str, Tensor]``: extra loss terms from its last training forward (deep
+  supervision, auxiliary heads), added to the harness's loss only with ``loss.adapter_terms: true``;
+* ``set_guide(rgb, depth, input_condition, guide_condition)``: a fixed guide image the harness fills from a
+  training scene under the target lighting (``model_args: {guide_scene: ...}`` chooses it).
 """
 
 from __future__ import annotations
@@ -49,23 +62,30 @@ class ModelEntry:
     factory: ModelFactory
     description: str
     module: str
+    tags: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+RELIGHTING, GLOBAL_RESIDUAL = "relighting", "global_residual"
+KNOWN_TAGS = (RELIGHTING, GLOBAL_RESIDUAL)
 
 
-def register_model(name: str | None = None, *, description: str | None = None) -> Callable[[ModelFactory], ModelFactory]:
+def register_model(name: str | None = None, *, description: str | None = None,
+                   tags: tuple[str, ...] | list[str] = ()) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator registering ``factory`` under ``name`` (default: the function's name).
 
-    The description defaults to the first line of the factory's docstring.
-    Registering a different factory under a taken name is an error.
+    The description defaults to the first line of the factory's docstring; ``tags`` are among
+    :data:`KNOWN_TAGS` (see the module docstring).  Registering a different factory under a taken name is an error.
     """
+    unknown = [t for t in tags if t not in KNOWN_TAGS]
+    if unknown:
+        raise RegistryError(f"register_model({name!r}): unknown tags {unknown}; known: {', '.join(KNOWN_TAGS)}")
 
     def decorate(factory: ModelFactory) -> ModelFactory:
         key = name or factory.__name__
         doc = description or (inspect.getdoc(factory) or "").strip().splitlines()[:1]
         text = doc if isinstance(doc, str) else (doc[0] if doc else "")
-        entry = ModelEntry(key, factory, text, factory.__module__)
+        entry = ModelEntry(key, factory, text, factory.__module__, tuple(tags))
         old = _REGISTRY.get(key)
         if old is not None and (old.module, old.factory.__qualname__) != (entry.module, factory.__qualname__):
             raise RegistryError(

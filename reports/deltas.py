@@ -6,7 +6,7 @@ of that mean and a paired permutation p-value (:func:`reports.statistics.paired_
 excludes 0 says the difference is unlikely to be image-sampling noise.
 
 Two sets per table: against the table's reference (``report.table1_reference`` for Table 1,
-``report.table2_reference`` for Tables 2 and 3), CSV prefix ``delta_``; and, for every ranked (trained or
+``report.table2_reference`` for Tables 2, 3 and 4), CSV prefix ``delta_``; and, for every ranked (trained or
 published) row, against the do-nothing floor (``report.floor_reference``, default ``identity``), prefix
 ``floor_delta_``.  A reference missing from the reported runs gives no Δ columns and a note, never an error.
 """

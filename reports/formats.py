@@ -44,6 +44,7 @@ class Block:
     header: list[str]
     rows: list[tuple[str, list[Cell]]]
     reference: list[tuple[str, list[str]]] = field(default_factory=list)
+    reference_note: str = ""  # what the reference rows are (the paper's, the challenge leaderboard)
 
 
 def finite(value: Any) -> bool:
@@ -117,7 +118,7 @@ def main_block(table: Table, phases: dict[str, str] | None = None) -> Block:
         rows.append((label, cells + ([Cell(labels.get(label, "–"))] if labels else [])))
     reference = [(r["label"], [number(r[c.key], c.metric) if finite(r[c.key]) else "–" for c in table.columns]
                   + (["–"] if labels else [])) for _, r in table.reference.iterrows()]
-    return Block(table.title, header, rows, reference)
+    return Block(table.title, header, rows, reference, table.reference_note)
 
 
 def delta_cell(row: pd.Series, name: str, metric: str) -> Cell:

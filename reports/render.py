@@ -34,7 +34,7 @@ from reports.extra_rows import check_names, load_extras, parse_extra
 from reports.legend import caption, how_to_read
 from reports.per_image import load_per_image
 from reports.settings import ReportSettings, settings_from_config
-from reports.tables import PAPER_NOTE, TIME, Table, TableInputs, build_table
+from reports.tables import PAPER_NOTE, TABLE_NAMES, TIME, Table, TableInputs, build_table
 from reports.timing_phases import NO_PHASE, TimingView, load_timing, phase_notes
 from reports.formats import blocks
 from reports.writers import column_guide, to_csv, to_latex, to_markdown
@@ -187,7 +187,7 @@ def build_report(run_dirs: list[Path], extras: Sequence[str] = ()) -> Report:
     timing = load_timing([(r.path, r.results) for r in runs])
     inputs = TableInputs(rows, per_image, settings, timing)
     scoring = scoring_of(runs[0].meta, runs[0].config)
-    tables = [build_table(name, inputs) for name in ("table1", "table2", "table3")]
+    tables = [build_table(name, inputs) for name in TABLE_NAMES]
     for table in tables:
         table.caption = caption(table, per_image, settings, scoring.caption())
         if any(c.kind == TIME for c in table.columns):

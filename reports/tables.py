@@ -3,6 +3,9 @@
 * Table 1 (ablation): the MBNet experiments, PSNR and SSIM on validation.
 * Table 2 (comparison): every experiment, PSNR and SSIM on validation, parameters, GFLOPs, time per image.
 * Table 3: SSIM and PSNR on validation; MPS, SSIM, LPIPS and PSNR on test.
+* Table 4 (beyond the paper): the relighting networks (models tagged ``relighting``: MBNet, IAN, DFuseNet, any
+  plugin so tagged) and ``identity``, with Table 3's metrics, parameters, GFLOPs and time; its reference rows
+  are the NTIRE 2021 Track 1 test leaderboard (``ntire21_track1_leaderboard.csv``), kept apart and labelled.
 
 Extra rows scored from published images (:mod:`reports.extra_rows`) join every table.
 
@@ -36,6 +39,12 @@ from reports.timing_phases import NO_PHASE, TimingView, time_marks
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")
 PAPER_NOTE = "reported in the paper (VIDIT, 1024²)"
+LEADERBOARD = Path(__file__).with_name("ntire21_track1_leaderboard.csv")
+LEADERBOARD_NOTE = ("NTIRE 2021 Track 1 test leaderboard (El Helou et al., CVPRW 2021, Table 1): the challenge's "
+                    "VIDIT test set at 1024², not this run's data; runtimes self-reported by each team on its own GPU")
+RELIGHTING_TAG = "relighting"
+RELIGHTING_MODELS = ("mbnet", "ian", "dfusenet")  # results written before model_tags existed
+ADAPTER_TERMS_NOTE = " (+ adapter loss terms)"
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mps": True, "lpips": False}
 QUALITY, EXACT, TIME, TIME_P90 = "quality", "exact", "time", "time_p90"
 
@@ -66,7 +75,14 @@ TABLE_SPECS = {
         _quality("val", "ssim", "Val SSIM"), _quality("val", "psnr", "Val PSNR"), _quality("test", "mps", "Test MPS"),
         _quality("test", "ssim", "Test SSIM"), _quality("test", "lpips", "Test LPIPS"),
         _quality("test", "psnr", "Test PSNR")]),
+    "table4": ("Table 4: relighting networks (validation and test)", [
+        _quality("val", "psnr", "Val PSNR"), _quality("val", "ssim", "Val SSIM"), _quality("test", "mps", "Test MPS"),
+        _quality("test", "ssim", "Test SSIM"), _quality("test", "lpips", "Test LPIPS"),
+        _quality("test", "psnr", "Test PSNR"),
+        Column("params_m", "params_m", "", "Params (M)", EXACT), Column("gflops", "gflops", "", "GFLOPs", EXACT),
+        Column("time_median_s", "time_per_image_s", "", "Time/img (s): median (IQR)", TIME)]),
 }
+TABLE_NAMES = tuple(TABLE_SPECS)
 
 
 @dataclass
@@ -93,6 +109,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
     caption: list[str] = field(default_factory=list)  # filled by reports.legend.caption
     phase_of: dict[str, str] = field(default_factory=dict)  # row label -> timing phase id ("" none)
+    reference_note: str = PAPER_NOTE  # what the reference rows are
 
     @property
     def quality_columns(self) -> list[Column]:
@@ -122,9 +139,13 @@ def table_rows(name: str, results: pd.DataFrame) -> pd.DataFrame:
         first, is_extra = sub.iloc[0], bool(extra[sub.index].any())
         if name == "table1" and not is_extra and not (sub["model"] == "mbnet").any():
             continue
+        if name == "table4" and (is_extra or not (is_relighting(first) or first["model"] == "identity")):
+            continue
         label = f"{exp} ({SOURCE_NOTE})" if is_extra else exp
         if name == "table1" and not is_extra:
             label = f"{exp}: {ablation_label(str(first.get('extra_data')), _truthy(first.get('residual')))}"
+        if any(_truthy(v) for v in sub.get("adapter_terms", [])):
+            label += ADAPTER_TERMS_NOTE
         done = sub[sub["status"] == "done"]
         params = pd.to_numeric(sub.get("params_m"), errors="coerce")
         records.append({"label": label, "experiment": exp, "model": first["model"],
@@ -132,6 +153,14 @@ def table_rows(name: str, results: pd.DataFrame) -> pd.DataFrame:
                         "ranked": is_extra or bool((params > 0).any()), "seeds": int(done["seed"].nunique())})
     columns = ["label", "experiment", "model", "status", "extra", "ranked", "seeds"]
     return pd.DataFrame(records, columns=columns).set_index("label", drop=False)
+
+
+def is_relighting(row: pd.Series) -> bool:
+    """Whether a result row's model is tagged a relighting network (by name for results without ``model_tags``)."""
+    tags = row.get("model_tags")
+    if isinstance(tags, str) or (tags is not None and not pd.isna(tags)):
+        return RELIGHTING_TAG in str(tags).split(",")
+    return row["model"] in RELIGHTING_MODELS
 
 
 def _truthy(value) -> bool:
@@ -223,7 +252,9 @@ def build_table(name: str, inputs: TableInputs) -> Table:
         frame = frame.join(delta_columns(frame, keys, sets, inputs.per_image, settings.bootstrap))
     phase_of = {label: str(p) for label, p, t in zip(frame.index, frame.get("timing_phase", []),
                                                      frame.get("time_median_s", [])) if math.isfinite(t)}
-    table = Table(name, title, columns, frame, paper_reference(name, columns), sets, notes, phase_of=phase_of)
+    reference = leaderboard_reference(columns) if name == "table4" else paper_reference(name, columns)
+    table = Table(name, title, columns, frame, reference, sets, notes, phase_of=phase_of,
+                  reference_note=LEADERBOARD_NOTE if name == "table4" else PAPER_NOTE)
     add_marks(table, inputs)
     return table
 
@@ -275,5 +306,22 @@ def paper_reference(name: str, columns: list[Column]) -> pd.DataFrame:
         for col in columns:
             hit = rows[rows.split == (col.split or "val")]
             record[col.key] = float(hit[col.metric].iloc[0]) if len(hit) and col.metric in hit else math.nan
+        records.append(record)
+    return pd.DataFrame(records, columns=["label", *[c.key for c in columns]])
+
+
+def leaderboard_reference(columns: list[Column]) -> pd.DataFrame:
+    """The NTIRE 2021 Track 1 test leaderboard as reference rows of Table 4 (test metrics only; no time cells).
+
+    Each label names the team's self-reported runtime and GPU: they were measured on different GPUs by the
+    teams themselves, so they never sit in the time column beside times measured here.
+    """
+    board = pd.read_csv(LEADERBOARD)
+    records = []
+    for row in board.itertuples():
+        record = {"label": f"{row.team} ({row.runtime_s:g} s/img on {row.gpu}, self-reported)"}
+        for col in columns:
+            value = getattr(row, col.metric, math.nan) if col.split == "test" else math.nan
+            record[col.key] = float(value)
         records.append(record)
     return pd.DataFrame(records, columns=["label", *[c.key for c in columns]])

@@ -95,7 +95,7 @@ def _md_block(block: Block) -> list[str]:
     for label, cells in block.rows:
         lines.append("| " + " | ".join([_md(label)] + [_md_cell(c) for c in cells]) + " |")
     if block.reference:
-        lines.append("| *" + PAPER_NOTE + "* |" + " |" * (len(block.header) - 1))
+        lines.append("| *" + (block.reference_note or PAPER_NOTE) + "* |" + " |" * (len(block.header) - 1))
         for label, cells in block.reference:
             lines.append("| " + " | ".join([f"*{_md(label)}*"] + [_md(c) for c in cells]) + " |")
     return lines + [""]
@@ -137,7 +137,7 @@ def _tex_block(block: Block) -> list[str]:
     for label, cells in block.rows:
         lines.append(" & ".join([_tex(label)] + [_tex_cell(c) for c in cells]) + " \\\\")
     if block.reference:
-        lines += ["\\midrule", f"\\multicolumn{{{len(block.header)}}}{{l}}{{\\emph{{{_tex(PAPER_NOTE)}}}}} \\\\"]
+        lines += ["\\midrule", f"\\multicolumn{{{len(block.header)}}}{{l}}{{\\emph{{{_tex(block.reference_note or PAPER_NOTE)}}}}} \\\\"]
         for label, cells in block.reference:
             lines.append(" & ".join([f"\\emph{{{_tex(label)}}}"] + [_tex(c) for c in cells]) + " \\\\")
     return lines + ["\\bottomrule", "\\end{tabular}", ""]

@@ -7,7 +7,8 @@ import argparse
 from bench.cli.arguments import add_command
 from bench.cli.exit_codes import EXIT_OK
 
-_DESCRIPTION = "List every registered model adapter: name, parameters (millions) and a one-line description."
+_DESCRIPTION = ("List every registered model adapter: name, parameters (millions), tags (relighting: a network built "
+                "for relighting, in Table 4; global_residual: adds its input back itself) and a one-line description.")
 _EPILOG = """\
 examples:
   python -m bench models
@@ -23,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Import the plugins, then print one row per model: name, parameters in millions, description."""
+    """Import the plugins, then print one row per model: name, parameters in millions, tags, description."""
     from models.registry import count_parameters, get_entry, list_models, load_plugins
 
     load_plugins(args.plugin)
@@ -31,9 +32,10 @@ def execute(args: argparse.Namespace) -> int:
     for name in list_models():
         entry = get_entry(name)
         params = count_parameters(name) / 1e6
-        rows.append((name, f"{params:.2f}", entry.description))
+        rows.append((name, f"{params:.2f}", ",".join(entry.tags) or "-", entry.description))
     width = max(len(r[0]) for r in rows)
-    print(f"{'model':<{width}}  {'params (M)':>10}  description")
-    for name, params, desc in rows:
-        print(f"{name:<{width}}  {params:>10}  {desc}")
+    tag_width = max(len(r[2]) for r in rows)
+    print(f"{'model':<{width}}  {'params (M)':>10}  {'tags':<{tag_width}}  description")
+    for name, params, tags, desc in rows:
+        print(f"{name:<{width}}  {params:>10}  {tags:<{tag_width}}  {desc}")
     return EXIT_OK

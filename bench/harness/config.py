@@ -138,6 +138,9 @@ class LossConfig:
     perceptual: float = field(default=0.1, metadata=_meta("lambda_3, VGG19 conv3_3 perceptual weight", nonnegative=True))
     charbonnier_eps: float = field(default=1e-3, metadata=_meta("Charbonnier epsilon", positive=True))
     ssim_form: Literal["neg", "one_minus"] = field(default="neg", metadata=_meta("SSIM loss as -SSIM (paper) or 1-SSIM"))
+    adapter_terms: bool = field(default=False, metadata=_meta(
+        "also add the loss terms an adapter declares (IAN's deep supervision, DFuseNet's lighting focal losses), "
+        "weight 1 each; off keeps one loss for every network (the report marks rows trained with them)"))
 
 
 @dataclass
@@ -188,7 +191,7 @@ class ReportConfig:
     table1_reference: Optional[str] = field(default="baseline", metadata=_meta(
         "experiment the Table 1 (ablation) rows are compared with (paired differences per image); null: none"))
     table2_reference: Optional[str] = field(default="mbnet", metadata=_meta(
-        "experiment the Table 2 rows are compared with; null: none"))
+        "experiment the rows of Tables 2, 3 and 4 are compared with; null: none"))
     floor_reference: Optional[str] = field(default="identity", metadata=_meta(
         "the do-nothing row every trained row is also compared with; null: none"))
     confidence: float = field(default=0.95, metadata=_meta("confidence level of every interval", positive=True))

@@ -54,6 +54,7 @@ RESULT_COLUMNS = [
     "experiment", "model", "seed", "split", "status", "psnr", "ssim", "lpips", "mps",
     "time_per_image_s", "time_p90_s", "time_q1_s", "time_q3_s", "timing_phase", "timing_size", "timing_threads",
     "params_m", "gflops", "steps", "train_seconds", "eval_weights", "best_step", "best_holdout", "residual", "extra_data",
+    "model_tags", "adapter_terms",
     "data_source", "data_size", "device", "weights", "perceptual_loss", "lpips_weights", "message",
 ]
 UNTIMED = {"time_per_image_s": math.nan, "time_p90_s": math.nan, "time_q1_s": math.nan, "time_q3_s": math.nan,
@@ -61,7 +62,7 @@ UNTIMED = {"time_per_image_s": math.nan, "time_p90_s": math.nan, "time_q1_s": ma
 # Keys added after runs were made, with the value that reproduces the earlier behaviour: left out of the
 # fingerprint at that value, so finished experiments of earlier versions are still reused.
 LATER_KEYS = {("train", "schedule"): "step", ("train", "warmup_steps"): 0, ("train", "val_every"): 0,
-              ("train", "holdout"): None, ("train", "best_metric"): "psnr"}
+              ("train", "holdout"): None, ("train", "best_metric"): "psnr", ("loss", "adapter_terms"): False}
 HOLDOUT = "holdout"  # key of the held-out training scenes in PreparedRun.splits
 SCORING_KEYS = ("splits", "save_predictions", "quantize", "ssim", "autocast", "compile", "weights")  # eval keys that set scores
 LATER_SCORING_KEYS = {"weights": "last"}  # like LATER_KEYS, for the scoring fingerprint
@@ -93,9 +94,12 @@ def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: Dis
     so a typo fails in a second, before any data is generated or read.
     """
     ctx = ctx or DistContext()
+    from bench.harness.adapter_protocol import check_residual_switch
+
     load_plugins(cfg.plugins)
-    for exp in cfg.experiments:
+    for index, exp in enumerate(cfg.experiments):
         check_model_args(exp.model, exp.model_args)
+        check_residual_switch(index, exp)
     run_dir = Path(out_root) / cfg.name
     if ctx.is_main:
         ensure_output_dir(run_dir)
@@ -296,8 +300,18 @@ def _placeholder_row(job: ExperimentJob, split: str, record: dict) -> dict:
     row.update(experiment=job.exp.name, model=job.exp.model, seed=job.seed, split=split, status=record["state"],
                residual=job.exp.residual, extra_data=train_key(job.exp.extra_data)[6:] or "none",
                data_source=job.cfg.data.source, data_size=job.cfg.data.size, message=message, timing_phase="",
+               model_tags=_tags_or_blank(job.exp.model), adapter_terms=False,
                steps=0, eval_weights="", device="", weights="", perceptual_loss="", lpips_weights="")
     return row
+
+
+def _tags_or_blank(model: str) -> str:
+    from bench.harness.adapter_protocol import model_tags
+
+    try:
+        return model_tags(model)
+    except Exception:  # a plugin model no longer importable: the row still says what it can
+        return ""
 
 
 def collect_rows(prepared: PreparedRun, *, include_unfinished: bool) -> list[dict]:
@@ -425,6 +439,7 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
 
     The rows' time columns are empty here: the run's timing phase fills them after every experiment.
     """
+    from bench.harness.adapter_protocol import set_guide
     from bench.harness.modeling import build_model
     from bench.harness.train import seed_everything
 
@@ -443,6 +458,7 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     ctx.barrier()
     seed_everything(seed)
     model = build_model(exp, job.cfg.weights).to(ctx.device)
+    set_guide(model, job.prepared.train_split(exp.extra_data), job.cfg, exp)
     training = _train_if_needed(job, model, progress)
     ctx.barrier()
     if not ctx.is_main:
@@ -624,6 +640,7 @@ def _result_row_base(job: ExperimentJob, model: nn.Module, training: TrainingOut
 
     GFLOPs are counted at the timing size (the timing phase counts them again for the models it times).
     """
+    from bench.harness.adapter_protocol import model_tags, uses_adapter_terms
     from bench.harness.modeling import backbone_weights
     from bench.harness.timing import count_flops, device_name
     from bench.harness.timing_phase import timing_size
@@ -637,7 +654,8 @@ def _result_row_base(job: ExperimentJob, model: nn.Module, training: TrainingOut
         "steps": training.steps, "train_seconds": round(training.seconds, 3),
         "eval_weights": evaluated_weights(cfg, training), "best_step": training.best_step or math.nan,
         "best_holdout": training.best_value, "residual": exp.residual,
-        "extra_data": train_key(exp.extra_data)[6:] or "none",
+        "extra_data": train_key(exp.extra_data)[6:] or "none", "model_tags": model_tags(exp.model),
+        "adapter_terms": bool(training.steps) and uses_adapter_terms(cfg, model),
         "data_source": cfg.data.source, "data_size": cfg.data.size, "device": device_name(job.ctx.device),
         "weights": backbone_weights(model), "perceptual_loss": training.perceptual,
         "lpips_weights": lpips_metric.status if lpips_metric else "n/a", "message": training.message,

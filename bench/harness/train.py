@@ -333,6 +333,8 @@ def _train_step(run: _TrainingRun, sample: dict, step: int) -> tuple[float, dict
         with autocast_for(run.cfg, run.ctx.device):
             pred = run.net(rgb, depth)
         loss, terms = run.criterion(pred.float(), target)
+        if run.cfg.loss.adapter_terms:
+            loss, terms = _add_adapter_terms(run.model, target, loss, terms)
     except torch.OutOfMemoryError as exc:
         raise _out_of_memory(run, step, exc) from None
     _check_finite(loss, terms, step, run.scheduler)
@@ -346,6 +348,18 @@ def _train_step(run: _TrainingRun, sample: dict, step: int) -> tuple[float, dict
     lr = run.scheduler.get_last_lr()[0]
     run.scheduler.step()
     return float(loss.detach()), terms, lr
+
+
+def _add_adapter_terms(model: nn.Module, target: torch.Tensor, loss: torch.Tensor,
+                       terms: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
+    """``loss.adapter_terms``: the adapter's auxiliary terms of this forward, weight 1 each, logged by name."""
+    from bench.harness.adapter_protocol import adapter_terms
+
+    extra = adapter_terms(model, target)
+    for name, value in extra.items():
+        loss = loss + value.float()
+        terms = {**terms, name: float(value.detach())}
+    return loss, terms
 
 
 def _check_finite(loss: torch.Tensor, terms: dict[str, float], step: int,
