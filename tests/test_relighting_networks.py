@@ -135,3 +135,11 @@ def test_adapter_terms_switch_adds_and_logs_them_and_marks_the_row(tmp_path):
                        atol=1e-5)
     assert pd.read_csv(run_dir / "results.csv").adapter_terms.all()
     assert "ian (+ adapter loss terms)" in pd.read_csv(run_dir / "tables" / "table4.csv").label.tolist()
+
+
+def test_a_guide_scene_that_is_not_a_training_scene_is_a_clear_error(tmp_path, capsys):
+    path = _config(tmp_path, [{"name": "dfusenet", "model": "dfusenet", "model_args": {"guide_scene": "Image999"}}])
+    assert main(["run", str(path), "--out", str(tmp_path / "runs"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "model_args.guide_scene 'Image999' is not a training scene" in err and "Image000" in err
+    assert not (tmp_path / "runs" / "relight" / "results.csv").exists()
