@@ -450,4 +450,4 @@ def test_report_in_headless_chromium(tiny_run, tmp_path):
     assert 'data-images-failed=""' in dom, re.search(r'data-images-failed="[^"]*"', dom).group(0)
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     assert total == len(list((tiny_run / "figures").glob("*.png"))) >= 1
-    assert dom.count('<table class="results"') == 3
+    assert dom.count('<table class="results"') == 4  # Tables 1-4
