@@ -9,13 +9,13 @@ import shutil
 import socket
 import subprocess
 
+from bench.harness.lock import ACTIVE_SLURM_STATES
+
 log = logging.getLogger(__name__)
 
-# Slurm's final job states, and what a unit that ended in one without recording it is called
+# final states in which a unit that ended without recording it counts as cancelled (any other: killed)
 CANCELLED_STATES = {"CANCELLED", "DEADLINE", "PREEMPTED", "REVOKED"}
-FAILED_STATES = {"FAILED", "OUT_OF_MEMORY", "BOOT_FAIL", "NODE_FAIL", "TIMEOUT", "COMPLETED"}
-ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-                 "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"}
+ACTIVE_STATES = ACTIVE_SLURM_STATES  # queued or running: one list, the locks' (bench.harness.lock)
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
