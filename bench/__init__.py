@@ -5,7 +5,8 @@ keeps working wherever the registry lives (``models.registry``).  The names are
 resolved on first use, so ``python -m bench --help`` does not import the adapters.
 
 Layers, bottom to top (docs/architecture.md): ``relight_base`` < ``datasets``,
-``models`` < ``reports`` < ``bench`` (``bench.harness``, ``bench.perf``, ``bench.cli``).
+``models`` < ``reports`` < ``bench``; inside ``bench``: ``bench.speedups`` < ``bench.harness`` <
+``bench.perf``, ``bench.launch`` < ``bench.cli``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "Capabilities": "models.capabilities",
+    "Guide": "models.capabilities",
     "register_model": "models.registry",
     "create_model": "models.registry",
     "list_models": "models.registry",
     "load_plugins": "models.registry",
     "count_parameters": "models.registry",
-    "prepare_for_inference": "bench.perf.fast_inference",
+    "prepare_for_inference": "bench.speedups.fast_inference",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,11 +1,11 @@
 """What page faults cost a timed forward pass on CPU: the same model with and without ``steady_allocator``.
 
-    python benchmarks/allocator_effect.py --model mbnet --size 128 --runs 20
-    python benchmarks/allocator_effect.py --mode train --size 64 --batch 3 --runs 5
+    python -m benchmarks.allocator_effect --model mbnet --size 128 --runs 20
+    python -m benchmarks.allocator_effect --mode train --size 64 --batch 3 --runs 5
 
 Inference (the default): times the prepared model (``bench.prepare_for_inference``, batch 1, channels_last, ``inference_mode``) in
 alternating blocks of ``--runs`` passes, first with glibc's default allocator, then inside
-:func:`bench.harness.allocator.steady_allocator`, ``--blocks`` times each, and prints per block the median,
+:func:`bench.speedups.allocator.steady_allocator`, ``--blocks`` times each, and prints per block the median,
 the max/min ratio of its passes, the kernel (system) CPU seconds and the minor page faults per pass.
 ``--mode train`` times training steps instead (the plain module in train mode, batch ``--batch``: forward,
 an L1 loss, backward, a fused Adam step).
@@ -17,17 +17,13 @@ import argparse
 import contextlib
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-import bench  # noqa: E402
-from bench.harness.allocator import steady_allocator  # noqa: E402
-from bench.perf.fast_inference import prepare_for_inference  # noqa: E402
+import bench
+from bench.speedups.allocator import steady_allocator
+from bench.speedups.fast_inference import prepare_for_inference
 
 
 def block(forward, runs: int) -> tuple[list[float], float, float]:

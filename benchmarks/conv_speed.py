@@ -1,11 +1,11 @@
-"""3x3 convolution: direct (oneDNN, channels_last) against bench.perf.winograd.WinogradConv2d, in one run.
+"""3x3 convolution: direct (oneDNN, channels_last) against bench.speedups.winograd.WinogradConv2d, in one run.
 
-    python benchmarks/conv_speed.py                 # MBNet's and ResNet-50's 3x3 shapes at a 1024 px input
-    python benchmarks/conv_speed.py --shapes 512x512@128,64x64@256 --runs 7
+    python -m benchmarks.conv_speed                 # MBNet's and ResNet-50's 3x3 shapes at a 1024 px input
+    python -m benchmarks.conv_speed --shapes 512x512@128,64x64@256 --runs 7
 
 Per shape ``CINxCOUT@SIDE``: median time of each form (runs alternating, batch 1, inference_mode),
 direct-convolution GFLOP/s (Winograd's "equivalent" rate counts the direct form's FLOPs), the speed-up
-and the largest difference relative to the output's magnitude.  bench.perf.winograd.MIN_CHANNEL_PRODUCT
+and the largest difference relative to the output's magnitude.  bench.speedups.winograd.MIN_CHANNEL_PRODUCT
 (which convolutions prepare_for_inference converts) was chosen from this table.
 """
 
@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-from bench.perf.measure import interleaved  # noqa: E402
-from bench.perf.winograd import WinogradConv2d  # noqa: E402
+from bench.perf.measure import interleaved
+from bench.speedups.winograd import WinogradConv2d
 
 DEFAULT_SHAPES = ("2048x2048@32,2112x2048@32,1024x1024@64,1088x1024@64,512x512@128,576x512@128,"
                   "512x512@32,256x256@64,128x128@128,64x64@256")

@@ -1,6 +1,6 @@
 """Inference time per image: the plain module against ``bench.prepare_for_inference``, in one run.
 
-    python benchmarks/inference_speed.py --models mbnet --size 256 --runs 10
+    python -m benchmarks.inference_speed --models mbnet --size 256 --runs 10
 
 Prints, per model, the median and p90 forward time of the plain module (``torch.no_grad``, NCHW) and of
 the prepared one (``torch.inference_mode``, channels_last, BatchNorm folded), and their ratio.  Same
@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-import bench  # noqa: E402
-from bench.perf.fast_inference import prepare_for_inference  # noqa: E402
-from bench.perf.measure import interleaved  # noqa: E402
-from bench.perf.report import PerfOptions  # noqa: E402
-from bench.harness.timing import percentile  # noqa: E402
+import bench
+from bench.harness.timing import percentile
+from bench.perf.measure import interleaved
+from bench.perf.report import PerfOptions
+from bench.speedups.fast_inference import prepare_for_inference
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ seconds and scenes per second.  Target: 390 scenes at 256 px in under 60 s on 2 
 
 Example::
 
-    python benchmarks/synth_speed.py --scenes 390 --size 256 --workers 2
+    python -m benchmarks.synth_speed --scenes 390 --size 256 --workers 2
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from datasets.synthetic import PAPER_CONDITIONS, SyntheticSpec, generate  # noqa: E402
+from datasets.synthetic import PAPER_CONDITIONS, SyntheticSpec, generate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Do models that are the same network get the same time per image?  The timing phase, checked on a finished run.
 
-    python benchmarks/timing_agreement.py runs/benchmark --repeats 3
+    python -m benchmarks.timing_agreement runs/benchmark --repeats 3
 
 The default benchmark trains MBNet three times (experiments ``baseline``, ``extra_data`` and ``mbnet``: the
 same architecture, the last with a residual ``relu(rgb + map)``, a per-pixel addition).  Their times per image
@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-from bench.harness.config import load_config  # noqa: E402
-from bench.harness.distributed import pick_device  # noqa: E402
-from bench.harness.run import inference_options  # noqa: E402
-from bench.harness.timing_phase import time_run  # noqa: E402
-from relight_base import run_folder  # noqa: E402
+from bench.harness.config import load_config
+from bench.harness.distributed import pick_device
+from bench.harness.modeling import inference_options
+from bench.harness.timing_phase import time_run
+from relight_base import run_folder
 
 
 def spread(medians: dict[str, float]) -> float:

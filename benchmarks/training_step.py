@@ -1,13 +1,13 @@
 """One model's training step, phase by phase, in variants that might make it faster; or its profile.
 
-    python benchmarks/training_step.py --model mbnet --size 64 --batch 3 --rounds 4 --steps 3
-    python benchmarks/training_step.py --variants plain,channels_last,compile
-    python benchmarks/training_step.py --profile 3            # where the plain step's time goes (torch.profiler)
+    python -m benchmarks.training_step --model mbnet --size 64 --batch 3 --rounds 4 --steps 3
+    python -m benchmarks.training_step --variants plain,channels_last,compile
+    python -m benchmarks.training_step --profile 3            # where the plain step's time goes (torch.profiler)
 
 Every variant trains its own copy of the same randomly initialised model (``RelightingModel``, no residual) with
-the harness's loss and :func:`bench.harness.train.make_optimizer`, on the harness's loader over random in-memory
+the harness's loss and :func:`bench.harness.optim.make_optimizer`, on the harness's loader over random in-memory
 samples, timed with :func:`bench.perf.sections.training_step.time_phases` (data, forward, backward, optimizer,
-synchronised between phases), inside :func:`bench.harness.allocator.steady_allocator` as training runs.  Blocks of
+synchronised between phases), inside :func:`bench.speedups.allocator.steady_allocator` as training runs.  Blocks of
 ``--steps`` steps per variant alternate for ``--rounds`` rounds (order rotating), after ``--warmup`` steps each.
 
 Variants (none changes the harness; each is what a change to ``bench/harness/train.py`` would do):
@@ -16,7 +16,7 @@ Variants (none changes the harness; each is what a change to ``bench/harness/tra
 * ``channels_last``  the model's weights and the inputs in channels_last;
 * ``compile``        ``torch.compile(model)`` (default inductor); its compile time, the first steps, is printed;
 * ``small_map_gemm`` 3x3 convolutions (stride 1, padding 1, ``in * out >= 512 * 512`` channels) on maps of at most
-                     ``--gemm-pixels`` pixels computed as ``F.unfold`` + one matrix product (:mod:`bench.harness.small_map_conv`,
+                     ``--gemm-pixels`` pixels computed as ``F.unfold`` + one matrix product (:mod:`bench.speedups.small_map_conv`,
                      which ``bench.harness.train.train_model`` now uses):
                      the same sums in another order, for the weight-bound layers of deep, narrow maps;
 * ``small_map_gemm_1x1`` the same, 1x1 convolutions (stride 1) too.
@@ -30,24 +30,20 @@ import argparse
 import copy
 import logging
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-
-from bench.harness.allocator import steady_allocator  # noqa: E402
-from bench.harness.small_map_conv import SmallMapConv2d, small_map_convs  # noqa: E402
-from bench.harness.losses import RelightingLoss  # noqa: E402
-from bench.harness.modeling import RelightingModel  # noqa: E402
-from bench.harness.train import make_optimizer  # noqa: E402
-from bench.harness.timing import round_order  # noqa: E402
-from bench.perf.sections import training_step as ts  # noqa: E402
-from bench.perf.sections.training import memory_dataset, train_config  # noqa: E402
-from datasets.dataset import make_loader  # noqa: E402
-from models.registry import create_model  # noqa: E402
+from bench.harness.losses import RelightingLoss
+from bench.harness.modeling import RelightingModel
+from bench.harness.optim import make_optimizer
+from bench.harness.timing import round_order
+from bench.perf.sections import training_step as ts
+from bench.perf.sections.training import memory_dataset, train_config
+from bench.speedups.allocator import steady_allocator
+from bench.speedups.small_map_conv import SmallMapConv2d, small_map_convs
+from datasets.dataset import make_loader
+from models.registry import create_model
 
 VARIANTS = ("plain", "channels_last", "compile", "small_map_gemm", "small_map_gemm_1x1")
 

@@ -136,6 +136,7 @@ from torch import nn
 
 from models.normalization import normalize
 from models.padding import pad_to_multiple
+from models.capabilities import Capabilities
 from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
@@ -173,8 +174,6 @@ class BasicBlock(nn.Module):
 
     Shapes: (B,C,h,w) -> (B,C,h,w).
     """
-
-    fold_pairs = (("conv1", "bn1"), ("conv2", "bn2"))  # each BN directly follows its conv (bench.prepare_for_inference)
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -496,7 +495,8 @@ class ATSA(nn.Module):
         return out[..., :h, :w]
 
 
-@register_model("atst")
+@register_model("atst", capabilities=Capabilities(
+    pretrained=True, fold_pairs={BasicBlock: (("conv1", "bn1"), ("conv2", "bn2"))}))  # each BN follows its conv
 def atst(pretrained: Pretrained = False) -> nn.Module:
     """ATSA/ATST (ECCV 2020): VGG19-bn RGB stream + light depth stream, flow ladder, depth attention; 3-ch head.
 

@@ -135,6 +135,7 @@ from torch import nn
 from models.checkpoint_keys import Replacement, rename_keys
 from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.padding import pad_to_multiple
+from models.capabilities import Capabilities
 from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
@@ -510,7 +511,7 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
     return rename_keys(state_dict, _OFFICIAL_RULES)
 
 
-@register_model("danet")
+@register_model("danet", capabilities=Capabilities(pretrained=True))
 def danet(pretrained: Pretrained = False) -> nn.Module:
     """DANet (ECCV 2020 RGB-D saliency): single-stream VGG16-bn, PAFEM, depth-enhanced dual attention; 3-channel head.
 

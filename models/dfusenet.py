@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.padding import pad_to_multiple
+from models.capabilities import RELIGHTING, Capabilities, Guide
 from models.registry import register_model
 
 BASE = 48
@@ -157,10 +158,9 @@ class DFuseNet(nn.Module):
     :meth:`auxiliary_terms`.
     """
 
-    def __init__(self, pad_mode: str = "replicate", guide_scene: str | None = None):
+    def __init__(self, pad_mode: str = "replicate"):
         super().__init__()
         self.pad_mode = pad_mode
-        self.guide_scene = guide_scene  # which training scene the harness puts in the guide (None: its default)
         widths = [BASE * 2 ** i for i in range(4)]  # 48, 96, 192, 384
         self.rgb_stem = BasicBlock(3, BASE, "batch")
         self.depth_stem = BasicBlock(1, BASE, "batch")
@@ -176,7 +176,6 @@ class DFuseNet(nn.Module):
         self.register_buffer("guide_depth", torch.full((1, 1, MULTIPLE, MULTIPLE), 0.5))
         self.register_buffer("labels", torch.tensor([-1, -1, -1, -1]))  # input dir, tmp; guide dir, tmp (-1: unset)
         self.logits: dict[str, torch.Tensor] = {}
-        self.pretrained_info = ["none (no pretrained backbone)"]
 
     def set_guide(self, rgb: torch.Tensor, depth: torch.Tensor, input_condition: str, guide_condition: str) -> None:
         """Fix the guide: ``rgb (3,H,W)`` in [0,1] and ``depth (1,H,W)`` of a scene lit as ``guide_condition``."""
@@ -249,7 +248,15 @@ class DFuseNet(nn.Module):
         return {f"dfusenet_focal_{name}": focal_loss(logits, labels[name]) for name, logits in self.logits.items()}
 
 
-@register_model("dfusenet", tags=("relighting",))
+GUIDE_SCENE = "Image014"  # DeepBlueAI's Track 1 guide, used when it is a training scene of the run
+
+
+@register_model("dfusenet", capabilities=Capabilities(tags=(RELIGHTING,), auxiliary_terms=True,
+                                                      guide=Guide(default_scene=GUIDE_SCENE)))
 def dfusenet(guide_scene: str | None = None, pad_mode: str = "replicate") -> nn.Module:
-    """DFuseNet (DeepBlueAI, NTIRE 2021): FuseNet-style RGB-D encoder, lighting from a fixed guide image."""
-    return DFuseNet(pad_mode=pad_mode, guide_scene=guide_scene)
+    """DFuseNet (DeepBlueAI, NTIRE 2021): FuseNet-style RGB-D encoder, lighting from a fixed guide image.
+
+    ``guide_scene`` is for the harness, which fills the guide before training (see :class:`models.capabilities.Guide`):
+    the training scene to use, else :data:`GUIDE_SCENE` when it is one, else the first training scene.
+    """
+    return DFuseNet(pad_mode=pad_mode)

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.padding import pad_to_multiple
+from models.capabilities import GLOBAL_RESIDUAL, RELIGHTING, Capabilities
 from models.registry import register_model
 
 WIDTH = 48
@@ -277,7 +278,7 @@ class IAN(nn.Module):
         return terms
 
 
-@register_model("ian", tags=("relighting", "global_residual"))
+@register_model("ian", capabilities=Capabilities(tags=(RELIGHTING, GLOBAL_RESIDUAL), auxiliary_terms=True))
 def ian(pad_mode: str = "replicate") -> nn.Module:
     """IAN (TIP 2022, MCG-NKU): condition-encoded normals + depth into a 3-scale RGB pyramid, dilated attention."""
     return IAN(pad_mode=pad_mode)

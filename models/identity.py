@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.capabilities import Capabilities
 from models.registry import register_model
 
 
@@ -20,7 +21,7 @@ class IdentityAdapter(nn.Module):
         return rgb
 
 
-@register_model("identity")
+@register_model("identity", capabilities=Capabilities())
 def identity() -> nn.Module:
     """Reference row: output = input image (no parameters, no training)."""
     return IdentityAdapter()

@@ -95,6 +95,7 @@ from torchvision.models.resnet import Bottleneck, ResNet
 
 from models.checkpoint_keys import RenameRule, rename_keys
 from models.padding import pad_to_multiple
+from models.capabilities import RELIGHTING, Capabilities
 from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
@@ -367,15 +368,8 @@ class MBNet(nn.Module):
 
     ``ktu_mode`` selects the dynamic-filter formulation of every KTU ("shifted" or
     "unfold"); ``pad_mode`` the padding to a multiple of 32 ("replicate" or "reflect").
-
-    ``time_breakdown`` maps a child-name prefix to a label: the grouping ``bench perf`` uses
-    to say where a forward pass spends its time (e.g. every ``ddpm*`` child under "DDPMs").
     """
 
-    time_breakdown: dict[str, str] = {
-        "rgb_encoder": "RGB ResNet-50", "depth_encoder": "depth ResNet-50", "fusion": "DenseTransLayers",
-        "ddpm": "DDPMs", "decode": "decoder", "head": "decoder", "lateral": "lateral 1x1",
-    }
     levels = (2, 4, 8, 16, 32)
     stage_channels = (64, 256, 512, 1024, 2048)
 
@@ -488,7 +482,14 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
     return rename_keys(state_dict, _OFFICIAL_RULES)
 
 
-@register_model("mbnet", tags=("relighting",))
+# bench perf's grouping of MBNet's children: where a forward pass spends its time (every ddpm* child under "DDPMs")
+TIME_BREAKDOWN = {
+    "rgb_encoder": "RGB ResNet-50", "depth_encoder": "depth ResNet-50", "fusion": "DenseTransLayers",
+    "ddpm": "DDPMs", "decode": "decoder", "head": "decoder", "lateral": "lateral 1x1",
+}
+
+
+@register_model("mbnet", capabilities=Capabilities(tags=(RELIGHTING,), pretrained=True, time_breakdown=TIME_BREAKDOWN))
 def mbnet(pretrained: Pretrained = False) -> nn.Module:
     """MBNet (NTIRE 2021 winner): two ResNet-50 streams, dense RGB-D fusion, DDPMs; outputs the residual map.
 

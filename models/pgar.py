@@ -128,6 +128,7 @@ from torch import nn
 
 from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.padding import pad_to_multiple
+from models.capabilities import Capabilities
 from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
@@ -448,7 +449,7 @@ class PGAR(nn.Module):
         return out, sides
 
 
-@register_model("pgar")
+@register_model("pgar", capabilities=Capabilities(pretrained=True))
 def pgar(pretrained: Pretrained = False) -> nn.Module:
     """PGAR (ECCV 2020): VGG16 + light depth stream, MSR, alternate guided refinement; 3-channel final score conv.
 

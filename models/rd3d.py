@@ -125,6 +125,7 @@ from torch import nn
 
 from models.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize
 from models.padding import pad_to_multiple
+from models.capabilities import Capabilities
 from models.registry import register_model
 from models.weights import Pretrained, load_into, load_state_dict, resolve_weights
 
@@ -235,7 +236,6 @@ class InflatedBottleneck(nn.Module):
     """
 
     expansion = 4
-    fold_pairs = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))  # for bench.prepare_for_inference
 
     def __init__(self, in_ch: int, width: int, stride: int = 1) -> None:
         super().__init__()
@@ -278,7 +278,6 @@ class InflatedResNet50(nn.Module):
 
     layers = (3, 4, 6, 3)
     widths = (64, 128, 256, 512)
-    fold_pairs = (("conv1", "bn1"),)  # the stem's BN directly follows its conv (bench.prepare_for_inference)
 
     def __init__(self) -> None:
         super().__init__()
@@ -487,7 +486,8 @@ class RD3D(nn.Module):
         return out[..., :h, :w]
 
 
-@register_model("rd3d")
+@register_model("rd3d", capabilities=Capabilities(pretrained=True, fold_pairs={  # each BN follows its conv
+    InflatedBottleneck: (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")), InflatedResNet50: (("conv1", "bn1"),)}))
 def rd3d(pretrained: Pretrained = False) -> nn.Module:
     """RD3D (AAAI 2021): RGB and depth as two frames of an I3D ResNet-50, 3-D back-projection decoder; 3-channel map.
 

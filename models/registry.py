@@ -20,18 +20,10 @@ explicit list (no folder scanning), and importing this module runs it first, so
 the built-ins are registered before any lookup.  Adapters outside the package are
 imported by :func:`load_plugins` (the ``plugins:`` config key).
 
-``tags`` say what kind of network an adapter is, for the harness and the report:
-
-* ``relighting``: a network built for relighting (MBNet, IAN, DFuseNet); its rows join Table 4;
-* ``global_residual``: the network adds its input back itself, so the harness's ``residual: true`` (which would
-  add it a second time) is refused for it.
-
-Adapters may also declare, as methods of the module the factory returns:
-
-* ``auxiliary_terms(target) -> dict[str, Tensor]``: extra loss terms from its last training forward (deep
-  supervision, auxiliary heads), added to the harness's loss only with ``loss.adapter_terms: true``;
-* ``set_guide(rgb, depth, input_condition, guide_condition)``: a fixed guide image the harness fills from a
-  training scene under the target lighting (``model_args: {guide_scene: ...}`` chooses it).
+Beyond ``forward``, an adapter declares what else it offers (tags, auxiliary loss terms, a guide image,
+pretrained-weight info, BatchNorm fold pairs, a time breakdown) in one typed place, the ``capabilities=`` of
+its registration (:class:`models.capabilities.Capabilities`); the harness reads the declaration from the
+entry, never by looking for methods on the module.
 """
 
 from __future__ import annotations
@@ -47,6 +39,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from models.capabilities import GLOBAL_RESIDUAL, KNOWN_TAGS, RELIGHTING, Capabilities, capabilities_of
 from models.errors import RegistryError
 
 log = logging.getLogger(__name__)
@@ -54,38 +47,74 @@ log = logging.getLogger(__name__)
 ModelFactory = Callable[..., nn.Module]
 
 
+__all__ = ["GLOBAL_RESIDUAL", "KNOWN_TAGS", "RELIGHTING", "Capabilities", "ModelEntry", "adapter_capabilities",
+           "check_model_args", "count_parameters", "create_model", "factory_accepts", "get_entry", "list_models",
+           "load_plugins", "register_model"]
+
+
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered adapter factory."""
+    """A registered adapter factory and its capabilities.
+
+    ``explicit``: registered with ``capabilities=``; otherwise ``capabilities`` holds only what the registration
+    said (its tags, whether the factory takes ``pretrained``) and the rest is read off the built module
+    (:func:`adapter_capabilities`).
+    """
 
     name: str
     factory: ModelFactory
     description: str
     module: str
-    tags: tuple[str, ...] = ()
+    capabilities: Capabilities = Capabilities()
+    explicit: bool = True
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.capabilities.tags
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-RELIGHTING, GLOBAL_RESIDUAL = "relighting", "global_residual"
-KNOWN_TAGS = (RELIGHTING, GLOBAL_RESIDUAL)
+
+
+def factory_accepts(factory: Any, name: str) -> bool:
+    """Whether a model factory takes keyword argument ``name``."""
+    params = inspect.signature(factory).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _declaration(name: str | None, factory: ModelFactory, tags: tuple[str, ...] | list[str],
+                 capabilities: Capabilities | None) -> tuple[Capabilities, bool]:
+    """The entry's capabilities and whether they were declared (``capabilities=``) or are provisional (tags only)."""
+    try:
+        if capabilities is None:
+            return Capabilities(tags=tuple(tags), pretrained=factory_accepts(factory, "pretrained")), False
+    except RegistryError as exc:
+        raise RegistryError(f"register_model({name!r}): {exc}") from None
+    if tags and tuple(tags) != capabilities.tags:
+        raise RegistryError(f"register_model({name!r}): give the tags once, in capabilities=Capabilities(tags=...)")
+    if capabilities.pretrained and not factory_accepts(factory, "pretrained"):
+        raise RegistryError(f"register_model({name!r}): capabilities declare pretrained, but the factory takes no "
+                            "`pretrained` argument")
+    return capabilities, True
 
 
 def register_model(name: str | None = None, *, description: str | None = None,
-                   tags: tuple[str, ...] | list[str] = ()) -> Callable[[ModelFactory], ModelFactory]:
+                   tags: tuple[str, ...] | list[str] = (),
+                   capabilities: Capabilities | None = None) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator registering ``factory`` under ``name`` (default: the function's name).
 
-    The description defaults to the first line of the factory's docstring; ``tags`` are among
-    :data:`KNOWN_TAGS` (see the module docstring).  Registering a different factory under a taken name is an error.
+    The description defaults to the first line of the factory's docstring.  ``capabilities`` declares what the
+    adapter offers beyond ``forward`` (:mod:`models.capabilities`); ``tags`` alone (among :data:`KNOWN_TAGS`)
+    is the short form for an adapter that declares nothing else.  Registering a different factory under a
+    taken name is an error.
     """
-    unknown = [t for t in tags if t not in KNOWN_TAGS]
-    if unknown:
-        raise RegistryError(f"register_model({name!r}): unknown tags {unknown}; known: {', '.join(KNOWN_TAGS)}")
 
     def decorate(factory: ModelFactory) -> ModelFactory:
         key = name or factory.__name__
         doc = description or (inspect.getdoc(factory) or "").strip().splitlines()[:1]
         text = doc if isinstance(doc, str) else (doc[0] if doc else "")
-        entry = ModelEntry(key, factory, text, factory.__module__, tuple(tags))
+        declared, explicit = _declaration(key, factory, tags, capabilities)
+        entry = ModelEntry(key, factory, text, factory.__module__, declared, explicit)
         old = _REGISTRY.get(key)
         if old is not None and (old.module, old.factory.__qualname__) != (entry.module, factory.__qualname__):
             raise RegistryError(
@@ -138,6 +167,13 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise RegistryError(f"the factory of model {name!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def adapter_capabilities(name: str, adapter: nn.Module) -> Capabilities:
+    """The capabilities of ``adapter``, built by model ``name``: its declaration, checked against the module
+    (a :class:`RegistryError` when they disagree); for a model registered without one, inferred from the module."""
+    entry = get_entry(name)
+    return capabilities_of(name, entry.capabilities, adapter, explicit=entry.explicit)
 
 
 def count_parameters(model_or_name: nn.Module | str, **kwargs: Any) -> int:

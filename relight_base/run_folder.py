@@ -53,7 +53,6 @@ SUBMISSION_ZIP = "submission.zip"
 EXPERIMENT_YAML = "experiment.yaml"
 MODEL_WEIGHTS = "model.pt"
 BEST_WEIGHTS = "best.pt"
-WEIGHT_FILES = {"last": MODEL_WEIGHTS, "best": BEST_WEIGHTS}  # eval.weights -> its file in an experiment dir
 TRAIN_LOG_CSV = "train_log.csv"
 RESULT_JSON = "result.json"
 CHECKPOINTS_DIR = "checkpoints"

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relight_base import results as contract
 from relight_base import run_folder
 from reports.csv_input import read_checked_csv
 from reports.errors import ReportError
 
-METRICS = ("psnr", "ssim", "lpips", "mps")
+METRICS = contract.METRICS
 COLUMNS = ("scene_id", *METRICS)
 KEYS = ["experiment", "split", "scene_id"]
 

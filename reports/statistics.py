@@ -31,11 +31,14 @@ PERCENTILE = "percentile"
 
 @dataclass(frozen=True)
 class BootstrapSettings:
-    """How every interval is computed: level in [0.5, 1), resamples, and the seed of the resampling."""
+    """How every interval is computed: level in [0.5, 1), resamples, and the seed of the resampling.
 
-    confidence: float = 0.95
-    resamples: int = 2000
-    seed: int = 0
+    A report's come from its ``report:`` section (:class:`reports.settings.ReportConfig`, where the defaults are).
+    """
+
+    confidence: float
+    resamples: int
+    seed: int
 
     def describe(self) -> str:
         """E.g. ``95 % CI (bootstrap, 2000 resamples, seed 0)``."""

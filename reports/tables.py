@@ -1,4 +1,4 @@
-"""The paper's Tables 1-3 computed from stored results, as one numeric frame per table.
+"""The paper's Tables 1-3 and our Table 4 computed from stored results, as one numeric frame per table.
 
 * Table 1 (ablation): the MBNet experiments, PSNR and SSIM on validation.
 * Table 2 (comparison): every experiment, PSNR and SSIM on validation, parameters, GFLOPs, time per image.
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relight_base.results import RELIGHTING
 from reports.deltas import DeltaSet, available_references, delta_columns, delta_sets
 from reports.extra_rows import SOURCE_NOTE
 from reports.per_image import PerImage
@@ -42,7 +43,6 @@ PAPER_NOTE = "reported in the paper (VIDIT, 1024²)"
 LEADERBOARD = Path(__file__).with_name("ntire21_track1_leaderboard.csv")
 LEADERBOARD_NOTE = ("NTIRE 2021 Track 1 test leaderboard (El Helou et al., CVPRW 2021, Table 1): the challenge's "
                     "VIDIT test set at 1024², not this run's data; runtimes self-reported by each team on its own GPU")
-RELIGHTING_TAG = "relighting"
 RELIGHTING_MODELS = ("mbnet", "ian", "dfusenet")  # results written before model_tags existed
 ADAPTER_TERMS_NOTE = " (+ adapter loss terms)"
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mps": True, "lpips": False}
@@ -92,7 +92,7 @@ class TableInputs:
 
     results: pd.DataFrame
     per_image: PerImage
-    settings: ReportSettings = field(default_factory=ReportSettings)
+    settings: ReportSettings = field(default_factory=ReportSettings.default)
     timing: TimingView = field(default_factory=TimingView)
 
 
@@ -159,7 +159,7 @@ def is_relighting(row: pd.Series) -> bool:
     """Whether a result row's model is tagged a relighting network (by name for results without ``model_tags``)."""
     tags = row.get("model_tags")
     if isinstance(tags, str) or (tags is not None and not pd.isna(tags)):
-        return RELIGHTING_TAG in str(tags).split(",")
+        return RELIGHTING in str(tags).split(",")
     return row["model"] in RELIGHTING_MODELS
 
 

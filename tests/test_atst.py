@@ -9,13 +9,13 @@ from torchvision.models import vgg19_bn
 
 import bench
 from bench.harness.timing import count_flops
-from models.registry import get_entry
 from models.weights import torch_hub_checkpoints
 from models.atst import ATSA, DepthAttentionModule, LadderLayer
 
 OFFICIAL_USED_PARAMS = 25_956_422  # official BaselineNet + DepthNet + LadderNet, parameters reached in forward
 OUR_PARAMS = 25_928_451  # recorded in the module docstring
 OUR_FLOPS_256 = 82_040_659_968  # recorded in the module docstring (82.04 G)
+ADAPTER = ATSA  # what the shared fixtures `model` and `meta_model` build (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +34,6 @@ def model() -> ATSA:
     with torch.no_grad():
         net.train()(torch.rand(2, 3, 64, 32), torch.rand(2, 1, 64, 32))
     return net.eval()
-
-
-@pytest.fixture(scope="module")
-def meta_model() -> ATSA:
-    with torch.device("meta"):
-        return ATSA()
-
-
-def test_registered_with_description():
-    assert "atst" in bench.list_models()
-    with torch.device("meta"):
-        model = bench.create_model("atst")
-    assert isinstance(model, ATSA)
-    assert model.pretrained_info and "random init" in model.pretrained_info[0]
-    assert get_entry("atst").description.startswith("ATSA/ATST")
 
 
 def test_parameter_count_matches_official():

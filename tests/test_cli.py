@@ -122,11 +122,11 @@ def test_set_and_only_reach_the_run(tmp_path, capsys):
         (["--set", "data.source=vidit", "--set", "data.root=/nonexistent/vidit"], "/nonexistent/vidit"),
     ],
 )
-def test_bad_input_exits_2_with_message_and_no_traceback(tmp_path, capsys, argv_tail, expected):
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys, argv_tail, expected):
     cfg = write_config(tmp_path / "c.yaml", tmp_path / "data")
     code, out, err = run_cli(capsys, "run", str(cfg), "--out", str(tmp_path / "runs"), *argv_tail)
     assert code == 2
-    assert expected in err and "Traceback" not in err
+    assert expected in err  # no traceback in a real process: tests/test_cli_subprocess.py
     assert not (tmp_path / "runs" / "tiny" / "config.yaml").exists(), "nothing is written for a bad input"
 
 
@@ -160,19 +160,6 @@ def test_data_synth_then_check_as_vidit(tmp_path, capsys):
 def test_data_synth_refuses_bad_counts(tmp_path, capsys):
     code, _, err = run_cli(capsys, "data", "synth", "--root", str(tmp_path / "s"), "--train", "0")
     assert code == 2 and "--train" in err
-
-
-def test_python_dash_m_bench_in_a_subprocess(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("experiments:\n  - name: a\n    model: nosuchmodel\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "bench", "run", str(bad), "--out", str(tmp_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "unknown model 'nosuchmodel'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "bench", "--debug", "run", str(bad), "--out", str(tmp_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "Traceback" in proc.stderr
 
 
 def test_a_shadowing_datasets_package_is_reported(tmp_path, monkeypatch, capsys):

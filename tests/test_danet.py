@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
-import torch.nn.functional as F
 from torchvision.models import vgg16_bn
 
 import bench
+from tests.adapter_checks import check_pads_to_32_and_crops
 from bench.harness.timing import count_flops
-from models.registry import get_entry
 from models.weights import torch_hub_checkpoints
 from models.danet import DANet, DANetOutputs, PositionAttention, convert_official_state_dict
 
 OFFICIAL_PARAMS = 26.68e6  # official RGBD_sal (1-channel head), all parameters used in forward
 HEAD_EXTRA = 1_302  # 3-channel level-5 convs (2 x 578) and 6->3 fuse conv (146)
-
-
-@pytest.fixture(scope="module")
-def model() -> DANet:
-    torch.manual_seed(0)
-    return DANet()
-
-
-@pytest.fixture(scope="module")
-def meta_model() -> DANet:
-    with torch.device("meta"):
-        return DANet()
-
-
-def test_registered_with_description():
-    assert "danet" in bench.list_models()
-    with torch.device("meta"):
-        model = bench.create_model("danet")
-    assert isinstance(model, DANet)
-    assert get_entry("danet").description.startswith("DANet")
-    assert len(model.pretrained_info) == 1 and "random init" in model.pretrained_info[0]
+ADAPTER = DANet  # what the shared fixtures `model` and `meta_model` build (tests/conftest.py)
 
 
 def test_parameter_count_matches_official():
@@ -66,14 +44,7 @@ def test_encoder_uses_torchvision_vgg16_bn_keys(meta_model):
 
 
 def test_padding_to_multiple_of_32_then_crop(model):
-    model.eval()
-    torch.manual_seed(2)
-    rgb, depth = torch.rand(1, 3, 40, 24), torch.rand(1, 1, 40, 24)
-    with torch.no_grad():
-        out = model(rgb, depth)
-        padded = model(F.pad(rgb, (0, 8, 0, 24), mode="replicate"), F.pad(depth, (0, 8, 0, 24), mode="replicate"))
-    assert padded.shape == (1, 3, 64, 32)
-    torch.testing.assert_close(out, padded[..., :40, :24])
+    check_pads_to_32_and_crops(model)
 
 
 def test_output_can_be_negative():

@@ -8,11 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from bench.cli import main
 from bench.harness import unit_state
@@ -86,7 +84,8 @@ def test_two_units_write_one_run_folder_at_once(tmp_path, monkeypatch):
         assert [r["split"] for r in record["rows"]] == ["val", "test"]
         assert not (run_dir / name / "seed0" / ".unit.lock").exists()
     from bench.harness.config import load_config
-    from bench.harness.run import prepare, rebuild_results
+    from bench.harness.prepare import prepare
+    from bench.harness.shared_results import rebuild_results
 
     rows = rebuild_results(prepare(load_config(config), tmp_path / "runs", progress=False))
     assert sorted({r["experiment"] for r in rows}) == ["conv", "conv_extra"]
@@ -211,6 +210,52 @@ def test_lock_of_a_live_owner_elsewhere_is_busy_and_of_a_requeued_job_is_taken_b
     (tmp_path / ".shared.lock").write_text(json.dumps(stale))
     with SharedFilesLock(tmp_path, wait_s=0):  # a shared-files lock an hour old is taken over whoever holds it
         pass
+
+
+def test_a_lock_whose_slurm_job_cannot_be_checked_is_kept(tmp_path, monkeypatch):
+    """No answer from Slurm (squeue missing, timing out, failing): the holder may be alive, so the lock is busy
+    and never taken over; the shared-files lock is still taken over once it is older than its limit."""
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("bench.harness.lock.slurm_job_active", lambda job: None)
+    holder = {"host": "other-node", "pid": 1, "job": "76", "since": "x", "created": time.time() - 3600}
+    lock_file = tmp_path / ".unit.lock"
+    lock_file.write_text(json.dumps(holder))
+    with pytest.raises(RunFolderBusy, match="Slurm job 76"):
+        UnitLock(tmp_path).acquire()
+    assert json.loads(lock_file.read_text()) == holder, "the unknown holder's lock is left as it was"
+    assert UnitLock(tmp_path).live_holder() == holder
+    (tmp_path / ".shared.lock").write_text(json.dumps({**holder, "created": time.time()}))
+    with pytest.raises(RunFolderBusy, match="shared-files lock"):
+        SharedFilesLock(tmp_path, wait_s=0).acquire()
+    (tmp_path / ".shared.lock").write_text(json.dumps(holder))  # an hour old: past SHARED_STALE_S whatever Slurm says
+    with SharedFilesLock(tmp_path, wait_s=0):
+        pass
+
+
+def test_squeue_that_gives_no_answer_means_unknown(tmp_path, monkeypatch):
+    """``slurm_job_active``: None when squeue is missing, fails or times out; False only for an unknown job id."""
+    from bench.harness import lock
+
+    monkeypatch.setattr(lock.shutil, "which", lambda name: None)
+    assert lock.slurm_job_active("5") is None
+    monkeypatch.setattr(lock.shutil, "which", lambda name: "/usr/bin/squeue")
+
+    def answer(returncode, stdout="", stderr=""):
+        return lambda *a, **k: subprocess.CompletedProcess(a, returncode, stdout, stderr)
+
+    monkeypatch.setattr(lock.subprocess, "run", answer(1, stderr="slurm_load_jobs error: Unable to contact controller"))
+    assert lock.slurm_job_active("5") is None
+    monkeypatch.setattr(lock.subprocess, "run", answer(1, stderr="slurm_load_jobs error: Invalid job id specified"))
+    assert lock.slurm_job_active("5") is False
+    monkeypatch.setattr(lock.subprocess, "run", answer(0, stdout="RUNNING\n"))
+    assert lock.slurm_job_active("5") is True
+
+    def timeout(*a, **k):
+        raise subprocess.TimeoutExpired("squeue", 30)
+
+    monkeypatch.setattr(lock.subprocess, "run", timeout)
+    assert lock.slurm_job_active("5") is None
 
 
 def test_slurm_launcher_without_sbatch_says_so_before_preparing_anything(tmp_path, monkeypatch, capsys):

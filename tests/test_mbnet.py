@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torchvision.models import resnet50
 
 import bench
-from models.registry import get_entry
+from tests.adapter_checks import check_pads_to_32_and_crops
 from bench.harness.timing import count_flops
 from models.mbnet import (
     DDPM,
@@ -22,26 +22,7 @@ from models.mbnet import (
 OFFICIAL_PARAMS = 153.19e6
 OFFICIAL_FLOPS_1024 = 912.5e9
 OFFICIAL_FLOPS_256 = 57.0e9
-
-
-@pytest.fixture(scope="module")
-def model() -> MBNet:
-    torch.manual_seed(0)
-    return MBNet()
-
-
-@pytest.fixture(scope="module")
-def meta_model() -> MBNet:
-    with torch.device("meta"):
-        return MBNet()
-
-
-def test_registered_with_description():
-    assert "mbnet" in bench.list_models()
-    with torch.device("meta"):
-        model = bench.create_model("mbnet")
-    assert isinstance(model, MBNet)
-    assert get_entry("mbnet").description.startswith("MBNet")
+ADAPTER = MBNet  # what the shared fixtures `model` and `meta_model` build (tests/conftest.py)
 
 
 def test_parameter_count_matches_official():
@@ -80,14 +61,7 @@ def test_encoders_use_torchvision_resnet50_keys(meta_model):
 
 
 def test_padding_to_multiple_of_32_then_crop(model):
-    model.eval()
-    torch.manual_seed(2)
-    rgb, depth = torch.rand(1, 3, 40, 24), torch.rand(1, 1, 40, 24)
-    with torch.no_grad():
-        out = model(rgb, depth)
-        padded = model(F.pad(rgb, (0, 8, 0, 24), mode="replicate"), F.pad(depth, (0, 8, 0, 24), mode="replicate"))
-    assert padded.shape == (1, 3, 64, 32)
-    torch.testing.assert_close(out, padded[..., :40, :24])
+    check_pads_to_32_and_crops(model)
 
 
 @pytest.mark.parametrize("dilation", [1, 3, 5])

@@ -165,7 +165,7 @@ def test_eval_switches_are_config_keys():
 
 
 def test_fused_adam_takes_the_same_step_as_the_loop():
-    from bench.harness.train import make_optimizer
+    from bench.harness.optim import make_optimizer
 
     cfg = parse_config("experiments: [{name: a, model: identity}]\n")
     torch.manual_seed(0)
@@ -213,13 +213,9 @@ class _Toy(nn.Module):
         return self.head(x)
 
 
-class _DeclaredToy(_Toy):
-    time_breakdown = {"enc": "encoders", "head": "output head"}
-
-
 def test_part_times_groups_children_under_the_adapters_declared_labels():
-    model = _DeclaredToy()
-    times = part_times(model, lambda: model(torch.zeros(1)))
+    model = _Toy()
+    times = part_times(model, lambda: model(torch.zeros(1)), {"enc": "encoders", "head": "output head"})
     assert set(times) == {"encoders", "output head", "blocks", OTHER}  # undeclared children keep their name
     assert times["encoders"] >= 0.06 and times["blocks"] >= 0.02 and times["output head"] >= 0.02
     assert list(times)[0] == "encoders"  # largest first
@@ -234,10 +230,11 @@ def test_part_times_without_a_declaration_is_one_group_per_child():
 
 
 def test_mbnet_declares_a_label_for_its_children():
-    from models.mbnet import MBNet
+    from models.registry import get_entry
 
-    assert MBNet.time_breakdown["rgb_encoder"] == "RGB ResNet-50"
-    assert MBNet.time_breakdown["ddpm"] == MBNet.time_breakdown.get("ddpm") == "DDPMs"
+    declared = get_entry("mbnet").capabilities.time_breakdown
+    assert declared["rgb_encoder"] == "RGB ResNet-50"
+    assert declared["ddpm"] == "DDPMs"
 
 
 def test_interleaved_alternates_and_drops_the_warmup():

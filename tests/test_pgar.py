@@ -4,41 +4,21 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import bench
+from tests.adapter_checks import check_pads_to_32_and_crops
 from bench.harness.timing import count_flops
-from models.registry import get_entry
 from models.pgar import PGAR, GRModule, GuidedResidualBlock, VGG16Backbone, interleave_guidance
 
 OFFICIAL_PARAMS = 16_203_897  # official PGAR() (all used in its forward), 16.20 M in peer_networks.md
 OUR_PARAMS = 16_204_187  # recorded in the module docstring: official + the 290 of the 16->3 score conv
 OUR_FLOPS_256 = 47_150_071_808  # recorded in the module docstring (47.15 G)
 OFFICIAL_FLOPS_352 = 89.07e9  # 44.5 G MACs in peer_networks.md
-
-
-@pytest.fixture(scope="module")
-def model() -> PGAR:
-    torch.manual_seed(0)
-    return PGAR()
-
-
-@pytest.fixture(scope="module")
-def meta_model() -> PGAR:
-    with torch.device("meta"):
-        return PGAR()
+ADAPTER = PGAR  # what the shared fixtures `model` and `meta_model` build (tests/conftest.py)
 
 
 def _count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def test_registered_with_description():
-    assert "pgar" in bench.list_models()
-    model = bench.create_model("pgar")
-    assert isinstance(model, PGAR)
-    assert "random init" in model.pretrained_info[0]
-    assert get_entry("pgar").description.startswith("PGAR")
 
 
 def test_parameter_count_matches_official():
@@ -71,14 +51,7 @@ def test_backbone_uses_torchvision_vgg16_keys():
 
 
 def test_padding_to_multiple_of_32_then_crop(model):
-    model.eval()
-    torch.manual_seed(2)
-    rgb, depth = torch.rand(1, 3, 40, 24), torch.rand(1, 1, 40, 24)
-    with torch.no_grad():
-        out = model(rgb, depth)
-        padded = model(F.pad(rgb, (0, 8, 0, 24), mode="replicate"), F.pad(depth, (0, 8, 0, 24), mode="replicate"))
-    assert padded.shape == (1, 3, 64, 32)
-    torch.testing.assert_close(out, padded[..., :40, :24])
+    check_pads_to_32_and_crops(model)
 
 
 def test_output_can_be_negative_and_depth_matters(model):

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
-import torch.nn.functional as F
 from torchvision.models import resnet50
 
 import bench
+from tests.adapter_checks import check_pads_to_32_and_crops
 from bench.harness.timing import count_flops
-from models.registry import get_entry
 from models.weights import torch_hub_checkpoints
 from models.rd3d import RD3D, inflate_conv_weight
 
 OFFICIAL_PARAMS_USED = 46.90e6  # official RD3D(32, resnet50), parameters used in forward
 OUR_PARAMS = 46_900_291  # recorded in the module docstring (official 46,900,225 + 66 for the 32->3 conv)
 OUR_FLOPS_256 = 53_449_635_584  # recorded in the module docstring (53.45 G)
-
-
-@pytest.fixture(scope="module")
-def model() -> RD3D:
-    torch.manual_seed(0)
-    return RD3D()
-
-
-@pytest.fixture(scope="module")
-def meta_model() -> RD3D:
-    with torch.device("meta"):
-        return RD3D()
-
-
-def test_registered_with_description():
-    assert "rd3d" in bench.list_models()
-    with torch.device("meta"):
-        model = bench.create_model("rd3d")
-    assert isinstance(model, RD3D)
-    assert model.pretrained_info == ["resnet50: random init (pretrained weights switched off)"]
-    assert get_entry("rd3d").description.startswith("RD3D")
+ADAPTER = RD3D  # what the shared fixtures `model` and `meta_model` build (tests/conftest.py)
 
 
 def test_parameter_count_matches_official():
@@ -72,14 +50,7 @@ def test_encoder_uses_torchvision_resnet50_keys(meta_model):
 
 
 def test_padding_to_multiple_of_32_then_crop(model):
-    model.eval()
-    torch.manual_seed(2)
-    rgb, depth = torch.rand(1, 3, 40, 24), torch.rand(1, 1, 40, 24)
-    with torch.no_grad():
-        out = model(rgb, depth)
-        padded = model(F.pad(rgb, (0, 8, 0, 24), mode="replicate"), F.pad(depth, (0, 8, 0, 24), mode="replicate"))
-    assert padded.shape == (1, 3, 64, 32)
-    torch.testing.assert_close(out, padded[..., :40, :24])
+    check_pads_to_32_and_crops(model)
 
 
 def test_clip_is_normalised_rgb_then_replicated_depth():

@@ -97,3 +97,48 @@ def test_missing_plugin_and_broken_plugin_are_reported(tmp_path, monkeypatch):
 def test_plugin_names_are_module_names_only():
     with pytest.raises(RegistryError, match="not a Python module name"):
         bench.load_plugins(["os; rm -rf /"])
+
+
+class _Legacy(nn.Module):
+    """An adapter written before capabilities existed: its methods and attributes were its declaration."""
+
+    time_breakdown = {"body": "the body"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Conv2d(4, 3, 1)
+        self.pretrained_info = ["none loaded (test)"]
+
+    def forward(self, rgb, depth):
+        return self.body(torch.cat([rgb, depth], dim=1))
+
+    def auxiliary_terms(self, target):
+        return {"legacy_term": self.body.weight.square().sum()}
+
+
+def test_an_adapter_registered_without_a_declaration_has_it_read_off_its_module(monkeypatch, caplog):
+    from models import capabilities
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(capabilities, "_INFERRED_WARNED", set())
+    bench.register_model("legacy_test", tags=("relighting",))(lambda: _Legacy())
+    assert not registry.get_entry("legacy_test").explicit
+    with caplog.at_level("WARNING", logger="models.capabilities"):
+        found = registry.adapter_capabilities("legacy_test", bench.create_model("legacy_test"))
+    assert found.auxiliary_terms and found.pretrained and found.guide is None and found.tags == ("relighting",)
+    assert found.time_breakdown == {"body": "the body"}
+    assert "registered without capabilities=" in caplog.text and "auxiliary loss terms" in caplog.text
+
+
+def test_a_declaration_that_disagrees_with_its_module_is_refused_when_built(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    bench.register_model("overclaims_test", capabilities=bench.Capabilities(guide=bench.Guide()))(lambda: nn.Conv2d(4, 3, 1))
+    bench.register_model("underclaims_test", capabilities=bench.Capabilities())(lambda: _Legacy())
+    with pytest.raises(RegistryError, match="declares set_guide but the module has no set_guide"):
+        registry.adapter_capabilities("overclaims_test", bench.create_model("overclaims_test"))
+    with pytest.raises(RegistryError, match="has a auxiliary_terms\\(\\) method but does not declare it"):
+        registry.adapter_capabilities("underclaims_test", bench.create_model("underclaims_test"))
+    with pytest.raises(RegistryError, match="unknown tags"):
+        bench.Capabilities(tags=("relightning",))
+    with pytest.raises(RegistryError, match="declare pretrained, but the factory takes no"):
+        bench.register_model("pretrained_test", capabilities=bench.Capabilities(pretrained=True))(lambda: _Legacy())

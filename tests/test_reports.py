@@ -8,6 +8,7 @@ from the per-image values it wrote.
 
 from __future__ import annotations
 
+import html.parser
 import json
 import math
 import re
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.harness.run import RESULT_COLUMNS
+from relight_base.results import NAMES as RESULT_COLUMNS
 from reports.errors import ReportError
 from reports.render import build_report, render_report
 from reports.writers import to_csv, to_latex, to_markdown
@@ -451,3 +452,67 @@ def test_report_in_headless_chromium(tiny_run, tmp_path):
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     assert total == len(list((tiny_run / "figures").glob("*.png"))) >= 1
     assert dom.count('<table class="results"') == 4  # Tables 1-4
+
+
+# --------------------------------------------------------------------------- the level asked, and the page's cells
+PINNED_PSNR = np.array([17.2, 18.9, 16.4, 19.8, 21.3, 18.1, 17.7, 20.6, 15.9, 19.2, 22.4, 18.6])  # tests/test_statistics.py
+
+
+class _Cells(html.parser.HTMLParser):
+    """Every ``<table>`` of a page as its rows, each row the texts of its cells (``<td>``/``<th>``), in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_report_confidence_setting_sets_every_interval(tmp_path):
+    """report.confidence 0.8 with 999 resamples, seed 0: the cell's bounds are the pinned 80 % BCa bounds."""
+    run = RunBuilder().add("baseline", "mbnet", 0, "val", scores(PINNED_PSNR, np.full(12, 0.7), scenes=SCENES[:12]))
+    folder = run.write(tmp_path / "r", report={"confidence": 0.8, "bootstrap_resamples": 999, "bootstrap_seed": 0})
+    row = table(build_report([folder]), "table1").frame.iloc[0]
+    assert (row["val_psnr_ci_low"], row["val_psnr_ci_high"]) == (pytest.approx(18.075, rel=1e-9),
+                                                                   pytest.approx(19.491666666666667, rel=1e-9))
+
+
+def test_every_quality_cell_of_the_page_shows_the_csv_value_and_interval(standard, tmp_path):
+    """The HTML cell text of each Table 1 and Table 3 row: ``mean [low, high]`` from the table's CSV, rounded here."""
+    render_report([standard], tmp_path / "out")
+    parser = _Cells()
+    parser.feed((tmp_path / "out" / "report.html").read_text())
+    checked = 0
+    for name, header, columns in (("table1", ["Experiment", "PSNR", "SSIM"], ("val_psnr", "val_ssim")),
+                                  ("table3", ["Experiment", "Val SSIM", "Val PSNR", "Test MPS"],
+                                   ("val_ssim", "val_psnr", "test_mps"))):
+        main = next(t for t in parser.tables if t and t[0][:len(header)] == header)  # the first: the table itself
+        cells = {row[0]: row[1:] for row in main[1:]}
+        frame = pd.read_csv(tmp_path / "out" / "tables" / f"{name}.csv")
+        for _, row in frame.iterrows():
+            for k, key in enumerate(columns):
+                digits = 3 if key.endswith("psnr") else 4
+                mean, low, high = row[f"{key}_mean"], row[f"{key}_ci_low"], row[f"{key}_ci_high"]
+                if not np.isfinite(mean):
+                    continue
+                expected = f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+                shown = cells[row["label"]][k]
+                assert shown.startswith(expected), (name, row["label"], key, shown, expected)
+                checked += 1
+    assert checked >= 10

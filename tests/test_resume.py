@@ -1,6 +1,6 @@
 """Kill a real `bench run` with SIGKILL mid-training, rerun the same command: the final weights and metrics
-are bitwise identical to an uninterrupted run.  Also: finished experiments are reused, a changed config
-starts over, --restart forces it."""
+are bitwise identical to an uninterrupted run (its net uses dropout, so the generator states must be restored too).
+Also: finished experiments are reused, a changed config starts over, --restart forces it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # real `bench run` subprocesses, killed and rerun: about a minute
 
 SLOW_PLUGIN = textwrap.dedent('''
-    """A tiny fusion net whose forward sleeps, so a test can kill training between steps."""
+    """A tiny fusion net whose forward sleeps, so a test can kill training between steps; its dropout draws from
+    torch's generator every step, so only a resume that restores the generator state matches."""
     import time
     import torch
     from torch import nn
@@ -32,7 +33,8 @@ SLOW_PLUGIN = textwrap.dedent('''
     class SlowFusion(nn.Module):
         def __init__(self):
             super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+            self.body = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Dropout(0.3),
+                                      nn.Conv2d(8, 3, 3, padding=1))
 
         def forward(self, rgb, depth):
             if self.training:

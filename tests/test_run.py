@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from bench.cli import main
-from bench.harness.run import RESULT_COLUMNS
+from relight_base.results import NAMES as RESULT_COLUMNS
 from tests.data_helpers import one_conv_plugin
 
 ONE_CONV_PLUGIN = one_conv_plugin("run_test_one_conv")
@@ -52,7 +52,7 @@ def test_two_step_run_writes_a_complete_run_folder(tmp_path, monkeypatch, capsys
     assert code == 0, capsys.readouterr().err
     run_dir = tmp_path / "runs" / "tiny"
     results = pd.read_csv(run_dir / "results.csv")
-    assert list(results.columns) == RESULT_COLUMNS
+    assert list(results.columns) == list(RESULT_COLUMNS)
     assert len(results) == 4 and set(results["split"]) == {"val", "test"}
     row = results[(results.experiment == "conv") & (results.split == "val")].iloc[0]
     assert row.status == "done" and row.steps == 2 and row.model == "run_test_one_conv"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.harness.config import parse_config
-from bench.harness.train import make_scheduler
+from bench.harness.optim import make_scheduler
 from relight_base.errors import ConfigError
 
 MINIMAL = "experiments:\n  - name: a\n    model: identity\n"
@@ -71,24 +71,3 @@ def test_a_resumed_cosine_schedule_continues_where_it_stopped():
 def test_unknown_schedule_names_the_key():
     with pytest.raises(ConfigError, match="train.schedule"):
         parse_config(MINIMAL, overrides=["train.schedule=linear"])
-
-
-def test_the_default_schedule_keeps_the_fingerprint_of_runs_made_before_it_existed():
-    from bench.harness.config import config_hash, to_dict
-    from bench.harness.run import experiment_fingerprint
-
-    cfg = parse_config(MINIMAL)
-    settings = to_dict(cfg)  # the fingerprint as it was computed before train.schedule, val_every, launcher existed
-    for key in ("name", "experiments", "seeds", "eval", "report"):
-        settings.pop(key)
-    settings.pop("launcher")  # where a unit runs never changes what it trains
-    settings["loss"].pop("adapter_terms")  # added later; at its default (off) nothing trains differently
-    for key in ("checkpoint_every", "keep_checkpoints", "schedule", "warmup_steps", "val_every", "holdout",
-                "best_metric"):
-        settings["train"].pop(key)
-    settings["data"].pop("workers")
-    settings["weights"].pop("lpips")
-    before = config_hash({"settings": settings, "experiment": to_dict(cfg.experiments[0]), "seed": 0})
-    assert experiment_fingerprint(cfg, cfg.experiments[0], 0) == before
-    cosine = parse_config(MINIMAL, overrides=["train.schedule=cosine"])
-    assert experiment_fingerprint(cosine, cosine.experiments[0], 0) != before, "another schedule trains anew"

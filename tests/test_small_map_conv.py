@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.harness.small_map_conv import SmallMapConv2d, small_map_convs
+from bench.speedups.small_map_conv import SmallMapConv2d, small_map_convs
 
 
 def _pair(conv: nn.Conv2d, x: torch.Tensor):

@@ -177,3 +177,30 @@ def test_settings_from_config_fill_defaults_and_read_the_report_section():
                                               "bootstrap_resamples": 300, "bootstrap_seed": 7}})
     assert custom.reference_for("table3") == "atst" and custom.floor_reference is None
     assert (custom.bootstrap.resamples, custom.bootstrap.seed) == (300, 7)
+
+
+# --------------------------------------------------------------------------- pinned bounds
+# Literal bounds on one fixed sample (999 resamples, seed 0), computed with scipy 1.17.1 when they were pinned: a change
+# of method (BCa <-> percentile), of level, of resamples or of seed moves them, and these tests fail.  Comparing with
+# scipy at test time would check nothing, since the code under test calls scipy itself.
+PINNED_SAMPLE = np.array([17.2, 18.9, 16.4, 19.8, 21.3, 18.1, 17.7, 20.6, 15.9, 19.2, 22.4, 18.6])
+PINNED_RATIOS = (np.array([0.101, 0.098, 0.105, 0.110, 0.097, 0.103, 0.099, 0.108]),
+                 np.array([0.120, 0.118, 0.119, 0.131, 0.115, 0.125, 0.117, 0.122]))
+
+
+@pytest.mark.parametrize("confidence, low, high", [(0.95, 17.736969471620764, 19.834700469968332),
+                                                   (0.80, 18.075, 19.491666666666667)])
+def test_mean_interval_is_bca_at_the_level_asked(confidence, low, high):
+    interval = mean_interval(PINNED_SAMPLE, BootstrapSettings(confidence=confidence, resamples=999, seed=0))
+    assert interval.estimate == pytest.approx(18.841666666666665, rel=1e-12)
+    assert (interval.low, interval.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+    assert interval.low != pytest.approx(17.749999999999996, rel=1e-6), "95 % percentile bound: BCa was expected"
+
+
+@pytest.mark.parametrize("confidence, low, high", [(0.95, 0.8305084745762713, 0.8665325272605882),
+                                                   (0.80, 0.8383311603650587, 0.8461538461538461)])
+def test_median_ratio_interval_is_the_percentile_bootstrap_at_the_level_asked(confidence, low, high):
+    a, b = PINNED_RATIOS
+    interval = median_ratio_interval(a, b, BootstrapSettings(confidence=confidence, resamples=999, seed=0))
+    assert interval.estimate == pytest.approx(float(np.median(a / b)), rel=1e-12)
+    assert (interval.low, interval.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))

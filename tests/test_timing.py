@@ -196,7 +196,7 @@ class FakeLibc:
 
 
 def test_steady_allocator_raises_glibc_thresholds_for_the_block_then_restores_and_trims(monkeypatch):
-    from bench.harness import allocator
+    from bench.speedups import allocator
 
     libc = FakeLibc()
     monkeypatch.setattr(allocator, "_glibc", lambda: libc)
@@ -211,7 +211,7 @@ def test_steady_allocator_raises_glibc_thresholds_for_the_block_then_restores_an
 
 @pytest.mark.parametrize("libc", [None, FakeLibc(accept=False)], ids=["not-glibc", "mallopt-refused"])
 def test_steady_allocator_changes_nothing_without_glibc(monkeypatch, libc):
-    from bench.harness import allocator
+    from bench.speedups import allocator
 
     monkeypatch.setattr(allocator, "_glibc", lambda: libc)
     with allocator.steady_allocator() as described:
@@ -220,7 +220,7 @@ def test_steady_allocator_changes_nothing_without_glibc(monkeypatch, libc):
 
 
 def test_timing_phase_records_what_the_allocator_did(monkeypatch):
-    from bench.harness import allocator
+    from bench.speedups import allocator
 
     monkeypatch.setattr(allocator, "_glibc", lambda: None)
     phase = run_timing_phase([TimingTarget("a", 0, lambda rgb, depth: rgb, gflops=0.0)], device=torch.device("cpu"),
@@ -252,7 +252,7 @@ def test_flops_are_counted_in_eval_mode_and_leave_a_training_model_as_it_was():
 
 
 def test_nested_steady_allocator_blocks_restore_once_at_the_outermost(monkeypatch):
-    from bench.harness import allocator
+    from bench.speedups import allocator
 
     libc = FakeLibc()
     monkeypatch.setattr(allocator, "_glibc", lambda: libc)

@@ -54,6 +54,31 @@ def test_held_out_scenes_leave_training_with_every_origin_and_validate_on_plain_
     assert held.split == "holdout"
 
 
+def test_held_out_scene_ids_leave_every_training_split_and_are_never_reported(tmp_path):
+    """A prepared run with plain and extra-data experiments: the held-out ids, checked against every pair by id."""
+    from bench.harness.prepare import HOLDOUT, prepare
+
+    cfg = parse_config(yaml.safe_dump({
+        "name": "h", "data": {"source": "synthetic", "root": str(tmp_path / "data"), "size": 16,
+                              "synthetic": {"train": 8, "val": 3, "test": 3, "seed": 0, "size": 16}},
+        "train": {"val_every": 2, "holdout": 3},
+        "experiments": [{"name": "plain", "model": "identity"}, {"name": "extra", "model": "identity", "extra_data": True},
+                        {"name": "mirror", "model": "identity", "extra_data": ["mirror"]}]}))
+    prepared = prepare(cfg, tmp_path / "runs", progress=False)
+    held = {p.scene_id for p in prepared.splits[HOLDOUT].pairs}
+    assert len(held) == 3 and {p.origin for p in prepared.splits[HOLDOUT].pairs} == {"baseline"}
+    training = {key: ds for key, ds in prepared.splits.items() if key.startswith("train:")}
+    assert set(training) == {"train:", "train:extra_input,mirror", "train:mirror"}
+    for key, ds in training.items():
+        origins = {p.origin for p in ds.pairs}
+        assert origins == {"baseline", *key.removeprefix("train:").split(",")} - {""}, key  # every origin present
+        assert held.isdisjoint(p.scene_id for p in ds.pairs), f"{key}: trains on a held-out scene"
+    all_training = {p.scene_id for ds in training.values() for p in ds.pairs}
+    assert len(all_training | held) == 8, "held-out scenes are training scenes, and only they left training"
+    for split in ("val", "test"):
+        assert held.isdisjoint(p.scene_id for p in prepared.splits[split].pairs), f"held-out scenes in {split}"
+
+
 def test_best_weights_need_validation():
     with pytest.raises(ConfigError, match="eval.weights: best needs train.val_every > 0"):
         parse_config("experiments: [{name: a, model: identity}]\neval: {weights: best}\n")

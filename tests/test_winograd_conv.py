@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.perf.winograd import WinogradConv2d, convert_winograd, is_winograd_candidate
+from bench.speedups.winograd import WinogradConv2d, convert_winograd, is_winograd_candidate
 
 
 def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -20,7 +20,7 @@ def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
      (3, 4, 4, 1, 1, True, True), (1, 32, 16, 16, 12, False, True)],
 )
 def test_equals_conv2d(batch, cin, cout, h, w, bias, channels_last, monkeypatch):
-    monkeypatch.setattr("bench.perf.winograd.MIN_PIXELS", 1)  # these small maps take the Winograd path too
+    monkeypatch.setattr("bench.speedups.winograd.MIN_PIXELS", 1)  # these small maps take the Winograd path too
     torch.manual_seed(0)
     conv = nn.Conv2d(cin, cout, 3, padding=1, bias=bias)
     x = torch.randn(batch, cin, h, w)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.cli.exit_codes import EXIT_INPUT
 from relight_base.errors import BenchError
+from relight_base.results import Weights
 
 HELP_FORMATTER = argparse.RawDescriptionHelpFormatter  # keeps the line breaks of descriptions and examples
 
@@ -43,7 +44,7 @@ def add_trained_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder written by `bench run`")
     parser.add_argument("--experiment", required=True, help="experiment name in the run")
     parser.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
-    parser.add_argument("--weights", choices=("last", "best"), default=None,
+    parser.add_argument("--weights", choices=Weights.values(), default=None,
                         help="last: model.pt (end of training); best: best.pt (best held-out score, kept when the "
                              "run set train.val_every); default: the run's eval.weights")
 

@@ -77,7 +77,7 @@ def execute_check(args: argparse.Namespace) -> int:
     import tempfile
 
     from bench.harness.config import load_config
-    from bench.harness.run import prepare
+    from bench.harness.prepare import prepare
     from datasets.splits import describe_split
 
     cfg = load_config(args.config, args.overrides, args.only)

@@ -8,7 +8,9 @@ from bench.cli.arguments import add_command
 from bench.cli.exit_codes import EXIT_OK
 
 _DESCRIPTION = ("List every registered model adapter: name, parameters (millions), tags (relighting: a network built "
-                "for relighting, in Table 4; global_residual: adds its input back itself) and a one-line description.")
+                "for relighting, in Table 4; global_residual: adds its input back itself), what else it declares "
+                "(auxiliary loss terms, a guide image, a pretrained backbone, BatchNorm fold pairs, a time breakdown; "
+                "models/capabilities.py) and a one-line description.")
 _EPILOG = """\
 examples:
   python -m bench models
@@ -28,14 +30,14 @@ def execute(args: argparse.Namespace) -> int:
     from models.registry import count_parameters, get_entry, list_models, load_plugins
 
     load_plugins(args.plugin)
-    rows = []
+    rows = [("model", "params (M)", "tags", "declares", "description")]
     for name in list_models():
         entry = get_entry(name)
-        params = count_parameters(name) / 1e6
-        rows.append((name, f"{params:.2f}", ",".join(entry.tags) or "-", entry.description))
-    width = max(len(r[0]) for r in rows)
-    tag_width = max(len(r[2]) for r in rows)
-    print(f"{'model':<{width}}  {'params (M)':>10}  {'tags':<{tag_width}}  description")
-    for name, params, tags, desc in rows:
-        print(f"{name:<{width}}  {params:>10}  {tags:<{tag_width}}  {desc}")
+        declares = entry.capabilities.describe() if entry.explicit else "(read off the module; not declared)"
+        rows.append((name, f"{count_parameters(name) / 1e6:.2f}", ",".join(entry.tags) or "-", declares,
+                     entry.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2]), row[3].ljust(widths[3])]
+        print("  ".join(cells + [row[4]]))
     return EXIT_OK

@@ -9,7 +9,7 @@ from bench.cli.arguments import add_command
 from bench.cli.exit_codes import EXIT_OK
 
 _DESCRIPTION = (
-    "Render Tables 1-3 (CSV, Markdown, LaTeX), the visual comparison, plots and report.html from "
+    "Render Tables 1-4 (CSV, Markdown, LaTeX), the visual comparison, plots and report.html from "
     "run folders, without touching any model. Several run folders are merged into one report when comparable. "
     "Every PSNR/SSIM/LPIPS/MPS cell carries a bootstrap confidence interval over images and paired differences "
     "against the reference rows (config `report:` section); per-image scores of published images "

@@ -86,9 +86,16 @@ def _run_launched(cfg, args: argparse.Namespace) -> int:
     return _print_outcome(cfg, launched.outcome, launched.report)
 
 
-def _print_outcome(cfg, outcome, report) -> int:
-    from bench.harness.run import format_results
+def format_results(frame) -> str:
+    """A compact text table of a results frame for the terminal."""
+    if frame.empty:
+        return "(no results)"
+    shown = frame[["experiment", "seed", "split", "status", "psnr", "ssim", "lpips", "mps", "time_per_image_s",
+                   "params_m", "gflops"]]
+    return shown.to_string(index=False, na_rep="n/a", float_format=lambda v: f"{v:.4f}")
 
+
+def _print_outcome(cfg, outcome, report) -> int:
     print(format_results(outcome.results))
     print(f"\nresults: {outcome.run_dir / RESULTS_CSV}  (data: {cfg.data.source}, {cfg.data.size} px)")
     print(f"report:  {report}")

@@ -54,13 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Score the folders, print the means with their intervals, write the per-image CSV."""
-    from bench.harness.config import ReportConfig
     from bench.harness.distributed import pick_device
     from bench.harness.metrics import LPIPSMetric, conventions
     from bench.harness.scoring import MIN_SIDE, metric_intervals, score_folders
     from models.weights import parse_pretrained
     from relight_base.atomic import atomic_write_text
-    from reports.statistics import BootstrapSettings
+    from reports.settings import ReportConfig
 
     if args.size is not None and require_positive(args.size, "--size") < MIN_SIDE[args.ssim]:
         raise BenchError(f"--size: the {args.ssim} SSIM needs images of at least {MIN_SIDE[args.ssim]} pixels per side, "
@@ -70,9 +69,7 @@ def execute(args: argparse.Namespace) -> int:
     lpips_metric = LPIPSMetric(parse_pretrained(args.lpips, "--lpips"), device, key="--lpips")
     per_image = score_folders(args.pred_dir, args.gt_dir, lpips_metric=lpips_metric, ssim_kind=args.ssim,
                               size=args.size, device=device)
-    report = ReportConfig()  # the report's bootstrap defaults, so both give the same interval for the same images
-    settings = BootstrapSettings(confidence=report.confidence, resamples=report.bootstrap_resamples,
-                                 seed=report.bootstrap_seed)
+    settings = ReportConfig().bootstrap  # the report's defaults, so both give the same interval for the same images
     summary = metric_intervals(per_image, settings)
     atomic_write_text(out, per_image.to_csv(index=False))
     print(f"scored {len(per_image)} images: {args.pred_dir} against {args.gt_dir}"

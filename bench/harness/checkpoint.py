@@ -1,4 +1,5 @@
-"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+"""Training checkpoints, everything needed to continue a run exactly where it stopped, and the weight and log
+files a finished training leaves (``model.pt``, ``best.pt``, ``train_log.csv``).
 
 A checkpoint holds the model, optimizer, LR scheduler and AMP scaler states, every RNG state (Python,
 NumPy, torch CPU and CUDA), the data position (epoch and batches consumed in it), the step, the training
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from torch import nn
 
-from relight_base.atomic import atomic_write_bytes
+from relight_base.atomic import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +85,15 @@ def clear(folder: Path) -> None:
     """Delete every checkpoint in ``folder`` (a changed config or ``--restart``)."""
     for path in checkpoints(folder):
         path.unlink(missing_ok=True)
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Save ``model.state_dict()`` atomically."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_log(frame: pd.DataFrame, path: Path) -> None:
+    """Write a training log CSV atomically."""
+    atomic_write_text(path, frame.to_csv(index=False))

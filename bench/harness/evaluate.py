@@ -14,13 +14,13 @@ from torch import nn
 from tqdm import tqdm
 
 from relight_base.atomic import atomic_write_bytes
+from relight_base.results import METRICS
 from relight_base.run_folder import prediction_png
 from bench.harness.metrics import LPIPSMetric, check_ssim_kind, score_batch
 from datasets.io import encode_rgb_png, to_uint8_image
 
 log = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "lpips", "mps")
 
 
 @torch.inference_mode()

@@ -20,8 +20,8 @@ from relight_base.atomic import atomic_write_bytes
 from bench.harness.config import BenchConfig, ExperimentConfig, load_config
 from datasets.errors import DataError
 from relight_base.errors import BenchError
-from bench.perf.fast_inference import prepare_for_inference
-from bench.harness.modeling import RelightingModel, build_model
+from relight_base.results import Weights
+from bench.harness.modeling import RelightingModel, build_model, inference_model
 from models.registry import load_plugins
 from datasets.io import encode_rgb_png, read_depth, read_rgb, to_uint8_image
 
@@ -40,9 +40,9 @@ def load_trained(run_dir: Path, experiment: str, seed: int | None = None, device
     exp = cfg.experiment(experiment)
     seed = min(cfg.seeds) if seed is None else seed
     which = weights or cfg.eval.weights
-    if which not in run_folder.WEIGHT_FILES:
-        raise BenchError(f"weights: expected one of {', '.join(run_folder.WEIGHT_FILES)}, not {which!r}")
-    path = run_folder.experiment_dir(run_dir, experiment, seed) / run_folder.WEIGHT_FILES[which]
+    if which not in Weights.values():
+        raise BenchError(f"weights: expected one of {', '.join(Weights.values())}, not {which!r}")
+    path = run_folder.experiment_dir(run_dir, experiment, seed) / Weights(which).file
     load_plugins(cfg.plugins)
     model = build_model(exp, dataclasses.replace(cfg.weights, backbone=False))  # trained weights replace them
     if any(True for _ in model.parameters()):
@@ -54,9 +54,9 @@ def load_trained(run_dir: Path, experiment: str, seed: int | None = None, device
 
 def _missing_weights(path: Path, which: str, experiment: str, seed: int) -> str:
     """Why ``path`` (the ``which`` weights of an experiment) is not there, and what to do."""
-    if which == "best":
-        return (f"{path}: no best weights; they are kept only when the run validates during training "
-                f"(train.val_every > 0); use --weights last for {path.with_name(run_folder.MODEL_WEIGHTS).name}")
+    if Weights(which).needs_validation:
+        return (f"{path}: no {which} weights; they are kept only when the run validates during training "
+                f"(train.val_every > 0); use --weights {Weights.LAST.value} for {Weights.LAST.file}")
     return f"{path}: no trained weights (did experiment {experiment!r} with seed {seed} finish?)"
 
 
@@ -101,7 +101,7 @@ def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: 
     dmap = read_depth_any(depth)
     if dmap.shape != rgb.shape[:2]:
         raise DataError(f"{depth}: depth is {dmap.shape[1]}x{dmap.shape[0]} but {image} is {rgb.shape[1]}x{rgb.shape[0]}")
-    fast = prepare_for_inference(model)
+    fast = inference_model(model)
     with torch.inference_mode():
         pred = fast(*(_channels_last(t) for t in _tensors(rgb, dmap, "cpu")))[0]
     atomic_write_bytes(out, encode_rgb_png(to_uint8_image(pred)))
@@ -122,7 +122,7 @@ def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None
     test = build_split(dataclasses.replace(cfg.data, size=None), Path(data["root"]), "test")
     buffer = io.BytesIO()
     times = []
-    fast = prepare_for_inference(model)
+    fast = inference_model(model)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, torch.inference_mode():
         for i in range(len(test)):
             sample = test[i]
@@ -138,7 +138,7 @@ def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None
             f"Extra Data [1] / No Extra Data [0] : {extra}\n"
             f"Other description : relight-bench experiment '{exp.name}' (model {exp.model}, residual "
             f"{'on' if exp.residual else 'off'}), trained on {cfg.data.source} data at {cfg.data.size} px, "
-            f"{which} weights ({run_folder.WEIGHT_FILES[which]}); "
+            f"{which} weights ({Weights(which).file}); "
             f"runtime is the median model forward time on CPU at native size.\n"
         ))
     target = Path(out) if out else run_folder.submission_zip(run_dir, experiment)

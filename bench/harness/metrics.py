@@ -70,7 +70,6 @@ def conventions(quantize: bool, ssim_kind: str) -> dict[str, str]:
     }
 
 
-CONVENTIONS = conventions(True, "gaussian")  # the defaults; prefer conventions(quantize, ssim_kind)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -172,3 +172,8 @@ def count_flops(model: nn.Module, size: tuple[int, int], device: torch.device | 
         for module, training in modes.items():
             module.training = training
     return int(counter.get_total_flops())
+
+
+def count_gflops(model: nn.Module, size: int) -> float:
+    """GFLOPs (10^9 FLOPs) of one inference forward pass on a batch-1 ``size`` x ``size`` input (:func:`count_flops`)."""
+    return count_flops(model, (size, size)) / 1e9

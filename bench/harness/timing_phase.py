@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -31,15 +30,15 @@ from tqdm import tqdm
 from relight_base import run_folder
 from relight_base.atomic import atomic_write_text
 from relight_base.errors import BenchError
-from bench.harness.allocator import steady_allocator
+from relight_base.results import Weights, untimed
+from bench.speedups.allocator import steady_allocator
 from bench.harness.config import BenchConfig
-from bench.harness.timing import (Clock, TimedCall, TimeSummary, count_flops, device_name, pinned_threads,
+from bench.harness.timing import (Clock, TimedCall, TimeSummary, count_gflops, device_name, pinned_threads,
                                   run_rounds, summarize_calls, synchronize)
 
 log = logging.getLogger(__name__)
 
 TIMING_CSV_COLUMNS = ["phase", "round", "position", "experiment", "seed", "seconds"]
-TIME_COLUMNS = ["time_per_image_s", "time_p90_s", "time_q1_s", "time_q3_s"]
 
 
 @dataclass
@@ -67,7 +66,7 @@ class TimingPhase:
     summaries: dict[str, TimeSummary]
     gflops: dict[str, float]
     skipped: dict[str, str] = field(default_factory=dict)  # experiment -> why it was not timed
-    allocator: str = ""  # what bench.harness.allocator.steady_allocator did during the phase
+    allocator: str = ""  # what bench.speedups.allocator.steady_allocator did during the phase
 
     def record(self) -> dict[str, Any]:
         """The ``timing.json`` document."""
@@ -129,22 +128,22 @@ def load_targets(run_dir: Path, chosen: dict[str, int], *, size: int, device: to
                  options: dict[str, Any]) -> tuple[list[TimingTarget], dict[str, str]]:
     """Reload each chosen experiment's ``model.pt``, count its FLOPs at ``size``, prepare it for inference.
 
-    ``options`` are ``prepare_for_inference``'s switches (``bench.harness.run.inference_options``).
+    ``options`` are ``prepare_for_inference``'s switches (:func:`bench.harness.modeling.inference_options`).
     Returns the targets and ``{experiment: reason}`` for those that could not be loaded.
     """
     from bench.harness.inference import load_trained
-    from bench.perf.fast_inference import prepare_for_inference
+    from bench.harness.modeling import inference_model
 
     targets: list[TimingTarget] = []
     unloaded: dict[str, str] = {}
     for name, seed in chosen.items():
         try:
-            _, _, model = load_trained(run_dir, name, seed, device, weights="last")  # same shapes as best.pt
+            _, _, model = load_trained(run_dir, name, seed, device, weights=Weights.LAST.value)  # best.pt: same shapes
         except BenchError as exc:
             unloaded[name] = f"not loaded: {exc}"
             continue
-        gflops = count_flops(model, (size, size)) / 1e9
-        targets.append(TimingTarget(name, seed, prepare_for_inference(model, **options), gflops))
+        gflops = count_gflops(model, size)
+        targets.append(TimingTarget(name, seed, inference_model(model, **options), gflops))
         del model  # the prepared copy is all the phase needs
     return targets, unloaded
 
@@ -206,8 +205,7 @@ def apply_timing(rows: Sequence[dict], phase: TimingPhase) -> list[dict]:
     for row in rows:
         summary = phase.summaries.get(row["experiment"])
         if summary is None:
-            updated.append({**row, **dict.fromkeys(TIME_COLUMNS, math.nan), "timing_phase": "",
-                            "timing_size": math.nan, "timing_threads": math.nan})
+            updated.append({**row, **untimed()})
             continue
         updated.append({**row, "timing_phase": phase.phase, "time_per_image_s": summary.median,
                         "time_p90_s": summary.p90, "time_q1_s": summary.q1, "time_q3_s": summary.q3,
@@ -220,21 +218,6 @@ def write_timing_files(run_dir: Path, phase: TimingPhase) -> None:
     """``timing.csv`` and ``timing.json`` of the run folder, atomically."""
     atomic_write_text(Path(run_dir) / run_folder.TIMING_CSV, phase.frame().to_csv(index=False))
     atomic_write_text(Path(run_dir) / run_folder.TIMING_JSON, json.dumps(phase.record(), indent=2) + "\n")
-
-
-def rewrite_run_timing(run_dir: Path, phase: TimingPhase, cfg: BenchConfig | None = None) -> None:
-    """Replace a finished run's timing: ``timing.csv``/``.json``, the time columns of ``results.csv``, and
-    ``results.json``'s ``timing`` and ``gflops`` texts (everything else in them is kept)."""
-    run_dir = Path(run_dir)
-    results = pd.read_csv(run_dir / run_folder.RESULTS_CSV, keep_default_na=False, na_values=[""])
-    rows = apply_timing(results.to_dict("records"), phase)  # keys keep the file's column order, new ones last
-    write_timing_files(run_dir, phase)
-    atomic_write_text(run_dir / run_folder.RESULTS_CSV, pd.DataFrame(rows).to_csv(index=False))
-    meta_path = run_dir / run_folder.RESULTS_JSON
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta["timing"] = phase.description(cfg)
-    meta["gflops"] = gflops_description(phase.size)
-    atomic_write_text(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
 
 
 def gflops_description(size: int) -> str:

@@ -1,7 +1,7 @@
 """The one training loop every adapter shares (paper, section 4.1).
 
 Adam (betas 0.5, 0.999), lr 1e-4 divided by 10 after a quarter of training by
-default (the paper: after 50 of 200 epochs), batch size 3, the paper's loss.
+default (the paper: after 50 of 200 epochs; :mod:`bench.harness.optim`), batch size 3, the paper's loss.
 CPU or CUDA, optional AMP on CUDA, deterministic seeding, a tqdm bar with loss
 and ETA, and DistributedDataParallel when launched by torchrun: the configured
 batch size is the global batch, split evenly over the processes, and DDP
@@ -11,7 +11,6 @@ over the same global batch.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import random
@@ -28,14 +27,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from relight_base.atomic import atomic_write_bytes, atomic_write_text
 from relight_base.errors import BenchError, ConfigError
 from bench.harness import checkpoint as ckpt
-from bench.harness.allocator import steady_allocator
+from bench.speedups.allocator import steady_allocator
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
 from bench.harness.losses import RelightingLoss
-from bench.harness.small_map_conv import small_map_convs
+from bench.harness.optim import make_optimizer, make_scheduler
+from bench.speedups.small_map_conv import small_map_convs
 from bench.harness.validation import BestSoFar, Validation, held_out_scores
 
 log = logging.getLogger(__name__)
@@ -86,63 +85,6 @@ def per_rank_batch(cfg: BenchConfig, world_size: int) -> int:
             f"use a multiple of {world_size}"
         )
     return cfg.train.batch_size // world_size
-
-
-def make_optimizer(model: nn.Module, cfg: BenchConfig) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters (section 4.1), in its fused single-kernel form.
-
-    The fused implementation (CPU and CUDA) computes the same update as the per-parameter loop in
-    one pass over the parameters; ``python -m bench perf`` times both (docs/performance.md).  It
-    falls back to the default implementation where the fused kernel is unavailable.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    kwargs = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas)}
-    if params and all(p.device.type in ("cpu", "cuda") and p.dtype in _FUSED_DTYPES for p in params):
-        try:
-            return torch.optim.Adam(params, fused=True, **kwargs)
-        except (RuntimeError, TypeError) as exc:  # an older torch, or a device without the fused kernel
-            log.debug("fused Adam unavailable (%s); using the default implementation", exc)
-    return torch.optim.Adam(params, **kwargs)
-
-
-_FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: BenchConfig, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """The lr schedule ``train.schedule`` names, over ``steps`` optimisation steps.
-
-    ``step`` (the paper's): lr times ``train.lr_decay_factor`` after ``train.lr_decay_step`` (default: a quarter
-    of ``steps``).  ``constant`` and ``cosine``: :class:`ScheduleFactor` (a linear warm-up of
-    ``train.warmup_steps``, then a constant lr or a cosine decay to 0 at step ``steps``).
-    """
-    train = cfg.train
-    if train.schedule == "step":
-        decay_at = train.lr_decay_step if train.lr_decay_step is not None else max(1, steps // 4)
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[decay_at], gamma=train.lr_decay_factor)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, ScheduleFactor(train.schedule, train.warmup_steps, steps))
-
-
-@dataclass
-class ScheduleFactor:
-    """The lr multiplier at a step (0-based) of the ``constant`` and ``cosine`` schedules.
-
-    During warm-up (steps ``0 .. warmup-1``) it rises linearly: ``(step + 1) / warmup``.  After it, ``constant``
-    stays at 1 and ``cosine`` falls as ``0.5 * (1 + cos(pi * t))``, ``t`` going from 0 at the end of warm-up to 1
-    at step ``total``.  A callable object, so the scheduler's ``state_dict`` (and a resumed run) keeps it.
-    """
-
-    kind: str
-    warmup: int
-    total: int
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        if self.kind == "constant":
-            return 1.0
-        span = max(1, self.total - self.warmup)
-        progress = min(1.0, (step - self.warmup) / span)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def autocast_for(cfg: BenchConfig, device: torch.device):
@@ -316,7 +258,7 @@ def _validate_if_due(run: _TrainingRun, at: _Progress) -> dict[str, float]:
         return {}
     scores = held_out_scores(run.model, validation, run.ctx.device)
     if at.best.offer(at.step, scores[f"holdout_{validation.metric}"]) and validation.best_path is not None:
-        save_weights(run.model, validation.best_path)
+        ckpt.save_weights(run.model, validation.best_path)
     return scores
 
 
@@ -353,7 +295,7 @@ def _train_step(run: _TrainingRun, sample: dict, step: int) -> tuple[float, dict
 def _add_adapter_terms(model: nn.Module, target: torch.Tensor, loss: torch.Tensor,
                        terms: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
     """``loss.adapter_terms``: the adapter's auxiliary terms of this forward, weight 1 each, logged by name."""
-    from bench.harness.adapter_protocol import adapter_terms
+    from bench.harness.capabilities import adapter_terms
 
     extra = adapter_terms(model, target)
     for name, value in extra.items():
@@ -393,15 +335,3 @@ def _out_of_memory(run: _TrainingRun, step: int, exc: BaseException) -> Training
         f"({run.batch} per process) at data.size={cfg.data.size} ({first}). Lower train.batch_size or data.size, "
         f"use train.amp=bf16 on a GPU, or spread the batch over more GPUs with torchrun"
     )
-
-
-def save_weights(model: nn.Module, path: Path) -> None:
-    """Save ``model.state_dict()`` atomically."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def save_log(frame: pd.DataFrame, path: Path) -> None:
-    """Write a training log CSV atomically."""
-    atomic_write_text(path, frame.to_csv(index=False))

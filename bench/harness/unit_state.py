@@ -19,8 +19,6 @@ from relight_base.atomic import atomic_write_text
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED, KILLED = "pending", "running", "done", "failed", "cancelled", "killed"
 NOT_RUN = "not run"  # no record at all
-ENDED = (DONE, FAILED, CANCELLED, KILLED)
-UNFINISHED_ENDINGS = (FAILED, CANCELLED, KILLED)
 
 
 class UnitStopped(KeyboardInterrupt):

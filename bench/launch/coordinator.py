@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from relight_base import run_folder
+from relight_base import results, run_folder
 from relight_base.errors import BenchError, ConfigError
 from bench.harness import unit_state
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
-from bench.harness.run import RESULT_COLUMNS, RunOutcome, prepare, unfinished_units, write_run_header
+from bench.harness.prepare import prepare, write_run_header
+from bench.harness.run import RunOutcome
+from bench.harness.shared_results import unfinished_units
 from bench.launch.progress import UnitProgress
 from bench.launch.units import all_units, units_to_run, write_snapshot
 
@@ -134,6 +136,5 @@ def wait_for_job(job_id: str, progress: UnitProgress, poll_s: float, logs: Path)
 
 def read_outcome(run_dir: Path) -> RunOutcome:
     """The finished run as its shared files tell it (after the final step wrote them)."""
-    frame = pd.read_csv(run_dir / run_folder.RESULTS_CSV)
-    frame = frame.reindex(columns=RESULT_COLUMNS)
+    frame = pd.read_csv(run_dir / run_folder.RESULTS_CSV).reindex(columns=list(results.NAMES))
     return RunOutcome(run_dir, Path(""), frame, unfinished_units(frame.to_dict("records")))

@@ -14,7 +14,8 @@ from pathlib import Path
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext, pick_device
 from bench.harness.lock import SharedFilesLock
-from bench.harness.run import RunOutcome, finalize, prepare
+from bench.harness.prepare import prepare
+from bench.harness.run import RunOutcome, finalize
 from bench.harness import unit_state
 from bench.launch.jobs import ACTIVE_STATES, CANCELLED_STATES, local_process_alive, slurm_states
 from bench.launch.units import Unit, all_units

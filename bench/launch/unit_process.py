@@ -2,7 +2,7 @@
 
 The process loads the run's config snapshot, joins a process group when it is one of several DDP tasks,
 checks the data (already prepared by the launching command), and runs
-:func:`bench.harness.run.run_unit`, which holds the unit's lock and records its state.
+:func:`bench.harness.unit.run_unit`, which holds the unit's lock and records its state.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from pathlib import Path
 from relight_base import run_folder
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import init_distributed, shutdown
-from bench.harness.run import lpips_metric_for, prepare, run_unit, write_run_header
+from bench.harness.prepare import prepare, write_run_header
+from bench.harness.run import lpips_metric_for
+from bench.harness.unit import run_unit
 from bench.harness.unit_state import DONE, FAILED, UnitStopped
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ from relight_base.atomic import atomic_write_text
 from bench.harness import unit_state
 from bench.harness.config import config_hash, to_yaml
 from bench.harness.lock import RunFolderBusy, UnitLock, describe_owner
-from bench.harness.run import PreparedRun, unit_is_finished
+from bench.harness.prepare import PreparedRun
+from bench.harness.reuse import unit_is_finished
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
 """Where a forward pass spends its time: seconds per group of an adapter's direct children.
 
-The grouping is the adapter's own knowledge: an adapter may declare a class attribute
-``time_breakdown: dict[str, str]`` mapping a child-name prefix to a label (MBNet maps
-``"rgb_encoder"`` to ``"RGB ResNet-50"``, every ``"ddpm..."`` child to ``"DDPMs"``, ...).  Children
-no prefix matches, and every child of an adapter that declares nothing, are their own group.
+The grouping is the adapter's own knowledge: its declared capabilities may hold a ``time_breakdown``
+mapping a child-name prefix to a label (MBNet maps ``"rgb_encoder"`` to ``"RGB ResNet-50"``, every
+``"ddpm..."`` child to ``"DDPMs"``, ...; :class:`models.capabilities.Capabilities`).  Children no prefix
+matches, and every child of an adapter that declares nothing, are their own group.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -19,25 +19,22 @@ from bench.perf.measure import timed
 OTHER = "other (padding, upsampling, adds)"  # the pass's time outside every child
 
 
-def child_labels(adapter: nn.Module) -> dict[str, str]:
-    """Each direct child's name -> its group label (the first declared prefix it starts with, else its name)."""
-    groups: dict[str, str] = getattr(adapter, "time_breakdown", None) or {}
+def child_labels(adapter: nn.Module, groups: Mapping[str, str]) -> dict[str, str]:
+    """Each direct child's name -> its group label (the first prefix of ``groups`` it starts with, else its name)."""
     return {name: next((label for prefix, label in groups.items() if name.startswith(prefix)), name)
             for name, _ in adapter.named_children()}
 
 
-def part_times(model: nn.Module, run: Callable[[], object]) -> dict[str, float]:
-    """Seconds spent in each group of the adapter's direct children during one ``run()``, largest first.
+def part_times(adapter: nn.Module, run: Callable[[], object], groups: Mapping[str, str] | None = None) -> dict[str, float]:
+    """Seconds spent in each group of ``adapter``'s direct children during one ``run()``, largest first.
 
-    ``model`` is an adapter or a :class:`bench.harness.modeling.RelightingModel` wrapping one (its
-    ``adapter``).  Children are timed with forward hooks (CPU wall time; on CUDA the figures are launch
+    ``groups`` maps child-name prefixes to labels (the adapter's declared ``time_breakdown``).  Children are timed with forward hooks (CPU wall time; on CUDA the figures are launch
     times only); the members of an ``nn.ModuleList`` child are hooked one by one.  The remainder of the
     pass is reported under :data:`OTHER`.
     """
-    adapter = getattr(model, "adapter", model)
     totals: dict[str, float] = {}
     handles = []
-    labels = child_labels(adapter)
+    labels = child_labels(adapter, groups or {})
     for name, child in adapter.named_children():
         for target in (list(child) if isinstance(child, nn.ModuleList) else [child]):
             handles += _accumulate_into(totals, labels[name], target)

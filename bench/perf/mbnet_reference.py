@@ -27,6 +27,7 @@ from torch import nn
 
 from relight_base.errors import BenchError
 from bench.harness.modeling import RelightingModel
+from models.registry import get_entry
 
 _OFFICIAL_MODULES = ("hdfnet", "BaseBlocks", "MyModules", "ResNet")
 
@@ -77,7 +78,7 @@ def builtin_pair(seed: int = 0) -> ReferencePair:
     mbnet = MBNet()
     randomise_batchnorm(mbnet, seed)
     return ReferencePair(
-        ours=RelightingModel(mbnet, residual=True).eval(),
+        ours=RelightingModel(mbnet, residual=True, capabilities=get_entry("mbnet").capabilities).eval(),
         reference=OfficialFormulation(mbnet),
         description="built-in official formulation (unfold KTU, BatchNorm kept, NCHW, no_grad)",
     )
@@ -124,7 +125,7 @@ def official_pair(code_dir: Path, seed: int = 0) -> ReferencePair:
     except RuntimeError as exc:
         raise BenchError(f"--official-code: its HDFNet_Res50 weights do not map onto models.mbnet.MBNet: {exc}") from None
     return ReferencePair(
-        ours=RelightingModel(mbnet, residual=True).eval(),
+        ours=RelightingModel(mbnet, residual=True, capabilities=get_entry("mbnet").capabilities).eval(),
         reference=official,
         description=f"official HDFNet_Res50 from {code_dir}",
     )

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bench.harness.timing import count_flops, percentile
-from bench.perf.fast_inference import prepare_for_inference
+from bench.speedups.fast_inference import prepare_for_inference
 from bench.perf.measure import interleaved, random_inputs
 from bench.perf.memory import track_peak
 from bench.perf.report import PerfReport

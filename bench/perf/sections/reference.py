@@ -10,9 +10,9 @@ import statistics
 
 import torch
 
-from bench.harness.timing import count_flops
+from bench.harness.timing import count_gflops
 from bench.perf.breakdown import part_times
-from bench.perf.fast_inference import prepare_for_inference
+from bench.speedups.fast_inference import prepare_for_inference
 from bench.perf.mbnet_reference import reference_pair
 from bench.perf.measure import interleaved, random_inputs
 from bench.perf.report import PerfReport
@@ -44,7 +44,7 @@ def measure(report: PerfReport) -> None:
     report.add("reference", "ours (prepared)", size, "median", ours_s, "s", note)
     report.add("reference", "ours / reference", size, "time ratio", ours_s / ref_s, "x")
     report.add("reference", "ours vs reference", size, "max |difference|", diff, "", "same weights and inputs")
-    report.add("reference", "reference MBNet", size, "GFLOPs", count_flops(reference, (size, size)) / 1e9, "GFLOP")
-    report.add("reference", "ours (prepared)", size, "GFLOPs", count_flops(pair.ours, (size, size)) / 1e9, "GFLOP")
-    for part, seconds in part_times(fast, run_ours).items():
+    report.add("reference", "reference MBNet", size, "GFLOPs", count_gflops(reference, size), "GFLOP")
+    report.add("reference", "ours (prepared)", size, "GFLOPs", count_gflops(pair.ours, size), "GFLOP")
+    for part, seconds in part_times(fast.adapter, run_ours, pair.ours.capabilities.time_breakdown).items():
         report.add("reference", f"ours: {part}", size, "time in one pass", seconds, "s", "where the time goes")

@@ -18,7 +18,8 @@ from bench.harness.distributed import DistContext
 from bench.harness.losses import RelightingLoss
 from bench.harness.modeling import RelightingModel
 from bench.harness.timing import synchronize
-from bench.harness.train import make_optimizer, make_scheduler, train_model
+from bench.harness.optim import make_optimizer, make_scheduler
+from bench.harness.train import train_model
 from bench.perf.measure import interleaved, timed
 from bench.perf.memory import track_peak
 from bench.perf.report import PerfOptions, PerfReport
@@ -141,7 +142,7 @@ def _optimizer_step(report: PerfReport) -> None:
     loop_s, fused_s = statistics.median(times["for-loop"]), statistics.median(times["fused"])
     item = f"Adam step ({name} params)"
     report.add("training", item, None, "for-loop", loop_s, "s", "torch.optim.Adam(foreach=False)")
-    report.add("training", item, None, "fused", fused_s, "s", "what bench.harness.train.make_optimizer uses")
+    report.add("training", item, None, "fused", fused_s, "s", "what bench.harness.optim.make_optimizer uses")
     report.add("training", item, None, "fused / for-loop", fused_s / loop_s, "x")
 
 

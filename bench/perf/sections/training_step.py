@@ -1,19 +1,19 @@
 """Section ``train_step``: where one training step's time goes, and how far the step is from its floor.
 
 For one model (``--step-model``) at one size and batch (``--step-size``, ``--step-batch``), in rounds that
-alternate which goes first, inside :func:`bench.harness.allocator.steady_allocator` as training runs:
+alternate which goes first, inside :func:`bench.speedups.allocator.steady_allocator` as training runs:
 
 * **phases** of a harness-style step, the device synchronised between them (:func:`time_phases`):
   ``data`` (the next batch of the harness's loader over an in-memory dataset, 0 workers, moved to the
   device), ``forward`` (model + the harness's loss), ``backward``, ``optimizer``
-  (``zero_grad(set_to_none=True)`` + the fused Adam step of :func:`bench.harness.train.make_optimizer`);
+  (``zero_grad(set_to_none=True)`` + the fused Adam step of :func:`bench.harness.optim.make_optimizer`);
 * the **harness step** itself: per-step seconds of :func:`bench.harness.train.train_model` (the differences
   of its log's ``seconds`` column, the first step of each call dropped).  ``bookkeeping`` is the harness
   step minus the four phases (scheduler, ``loss.item()``, the finiteness check, the log row, ...).
 
 The **floor** (:func:`step_floor`) is ``batch x 3 x forward GFLOPs per image / matmul rate + fused Adam
 step``: forward and backward (about twice the forward's FLOPs) at the machine's matmul rate, plus the
-optimizer's pass over the parameters.  The GFLOPs are :func:`bench.harness.timing.count_flops`'s, the matmul
+optimizer's pass over the parameters.  The GFLOPs are :func:`bench.harness.timing.count_gflops`'s, the matmul
 rate the faster of the suite's start and end measurements, and the Adam step is timed alone in this section.
 The step also moves its parameters, gradients and optimizer state through memory: :func:`step_bytes` counts
 those bytes, and :func:`stream_probe` measures the rate they could move at (an in-place add, as Adam works).
@@ -31,13 +31,14 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from bench.harness.allocator import steady_allocator
-from bench.harness.small_map_conv import small_map_convs
+from bench.speedups.allocator import steady_allocator
+from bench.speedups.small_map_conv import small_map_convs
 from bench.harness.distributed import DistContext
 from bench.harness.losses import RelightingLoss
 from bench.harness.modeling import RelightingModel
-from bench.harness.timing import count_flops, synchronize
-from bench.harness.train import make_optimizer, train_model
+from bench.harness.timing import count_gflops, synchronize
+from bench.harness.optim import make_optimizer
+from bench.harness.train import train_model
 from bench.perf.measure import interleaved
 from bench.perf.report import PerfReport
 from bench.perf.sections.machine import matmul_rate
@@ -251,7 +252,7 @@ def measure(report: PerfReport) -> None:
     model = RelightingModel(create_model(o.step_model), residual=False).to(device)
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(f"--step-model: {o.step_model} has no trainable parameters; choose a model that trains")
-    gflops = count_flops(model, (o.step_size, o.step_size)) / 1e9
+    gflops = count_gflops(model, o.step_size)
     log.info("perf: training step, %s at %d px, batch %d", o.step_model, o.step_size, o.step_batch)
     rates: list[float] = []  # GFLOP/s, one per round: this shared machine's matmul rate varies by 10-30 %
     with steady_allocator():  # as train_model runs
@@ -286,7 +287,7 @@ def _floor_rows(report: PerfReport, total: float, gflops: float, adam_s: float, 
     matmul rate of the run (its start and end, and ``section_rate``, the fastest measured between rounds)."""
     o = report.options
     item, size, batch = o.step_model, o.step_size, o.step_batch
-    report.add(SECTION, item, size, "forward GFLOPs per image", gflops, "GFLOP", "count_flops, batch 1")
+    report.add(SECTION, item, size, "forward GFLOPs per image", gflops, "GFLOP", "count_gflops, batch 1")
     report.add(SECTION, item, size, "Adam step alone", adam_s, "s", "fused, the step's gradients, 5 runs")
     used = report.add(SECTION, item, size, "matmul rate of the floor", math.nan, "GFLOP/s",
                       f"the fastest of the run's start, end and {o.step_rounds} between rounds")

@@ -5,12 +5,12 @@
 
 * switches to eval mode and freezes parameters,
 * folds each BatchNorm into the convolution before it (``Sequential(conv, bn, ...)``, torchvision
-  ResNet blocks' ``convN``/``bnN`` pairs, and pairs a module declares in ``fold_pairs``; 2-D and
-  3-D), replacing the BatchNorm with ``Identity``,
+  ResNet blocks' ``convN``/``bnN`` pairs, and the pairs given as ``fold_pairs``, which the harness takes from
+  the adapter's declared capabilities; 2-D and 3-D), replacing the BatchNorm with ``Identity``,
 * converts conv weights to ``channels_last`` (``channels_last_3d`` for 3-D convs), which selects the
   NHWC kernels on CPU and CUDA,
 * on CPU, computes 3x3 convolutions with many channels by Winograd F(4x4,3x3)
-  (:mod:`bench.perf.winograd`: a quarter of the multiplications; MBNet's fusion layers),
+  (:mod:`bench.speedups.winograd`: a quarter of the multiplications; MBNet's fusion layers),
 * optionally (off by default) runs under CUDA bf16/fp16 autocast and/or ``torch.compile``.
 
 Inputs should then be passed in ``channels_last`` too (evaluation and timing do).  Outputs equal the
@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import copy
 import logging
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from bench.perf.winograd import convert_winograd
+from bench.speedups.winograd import convert_winograd
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,18 @@ def _fold_sequential(seq: nn.Sequential) -> int:
     return folded
 
 
-def _named_pairs(module: nn.Module) -> tuple[tuple[str, str], ...]:
+FoldPairs = Mapping[type, Sequence[tuple[str, str]]]
+
+
+def _named_pairs(module: nn.Module, fold_pairs: FoldPairs) -> tuple[tuple[str, str], ...]:
     """The (conv, bn) attribute pairs of ``module`` whose BatchNorm is applied directly to the conv's output.
 
-    torchvision ResNets and their blocks (``conv1``/``bn1`` .. ``conv3``/``bn3``), and any module that
-    declares them in a ``fold_pairs`` class attribute (adapters opt in this way).
+    Those ``fold_pairs`` gives for the module's class, else for torchvision ResNets and their blocks
+    (``conv1``/``bn1`` .. ``conv3``/``bn3``).
     """
     from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-    declared = getattr(type(module), "fold_pairs", ())
+    declared = fold_pairs.get(type(module), ())
     if declared:
         return tuple(declared)
     if isinstance(module, (ResNet, Bottleneck, BasicBlock)):
@@ -66,9 +70,9 @@ def _named_pairs(module: nn.Module) -> tuple[tuple[str, str], ...]:
     return ()
 
 
-def _fold_named_pairs(module: nn.Module) -> int:
+def _fold_named_pairs(module: nn.Module, fold_pairs: FoldPairs) -> int:
     folded = 0
-    for conv_name, bn_name in _named_pairs(module):
+    for conv_name, bn_name in _named_pairs(module, fold_pairs):
         conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
         if conv is not None and bn is not None and _foldable(conv, bn):
             setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
@@ -77,14 +81,17 @@ def _fold_named_pairs(module: nn.Module) -> int:
     return folded
 
 
-def fold_batchnorm(model: nn.Module) -> int:
-    """Fold BatchNorm layers into the convolutions before them, in place (eval mode). Returns how many."""
+def fold_batchnorm(model: nn.Module, fold_pairs: FoldPairs | None = None) -> int:
+    """Fold BatchNorm layers into the convolutions before them, in place (eval mode). Returns how many.
+
+    ``fold_pairs``: ``{module class: ((conv attribute, bn attribute), ...)}`` beyond the pairs found without it.
+    """
     model.eval()
     folded = 0
     for module in list(model.modules()):
         if isinstance(module, nn.Sequential):
             folded += _fold_sequential(module)
-        folded += _fold_named_pairs(module)
+        folded += _fold_named_pairs(module, fold_pairs or {})
     return folded
 
 
@@ -138,14 +145,18 @@ def prepare_for_inference(
     *,
     channels_last: bool = True,
     fold_bn: bool = True,
+    fold_pairs: FoldPairs | None = None,
     winograd: bool | None = None,
     autocast: str = "off",
     compile: bool = False,
 ) -> nn.Module:
     """A copy of ``model`` with every inference-only optimisation applied (the original is untouched).
 
+    ``fold_pairs``: conv/BatchNorm attribute pairs to fold per module class, beyond the ones found without it
+    (an adapter's declared ``Capabilities.fold_pairs``).
+
     ``winograd`` replaces 3x3 convolutions with many channels (``in * out >= 256 * 256``) by
-    :class:`bench.perf.winograd.WinogradConv2d`; ``None`` (default) does so on CPU, where it pays
+    :class:`bench.speedups.winograd.WinogradConv2d`; ``None`` (default) does so on CPU, where it pays
     (``benchmarks/conv_speed.py``), and not on CUDA, whose libraries choose their own algorithms.
 
     ``autocast`` ("off", "bf16", "fp16") runs the forward pass in CUDA mixed precision (outputs are
@@ -158,7 +169,7 @@ def prepare_for_inference(
     for p in fast.parameters():
         p.requires_grad_(False)
     if fold_bn:
-        count = fold_batchnorm(fast)
+        count = fold_batchnorm(fast, fold_pairs)
         log.debug("folded %d BatchNorm layers", count)
     if channels_last:
         fast._apply(_to_channels_last)

@@ -1,0 +1,90 @@
+"""Checks of a converted config that span several keys or need more than a type (run after the conversion)."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+
+from relight_base.typed_config import Problems
+from bench.harness.config.schema import BenchConfig, ExperimentConfig, LauncherConfig
+
+log = logging.getLogger(__name__)
+
+STRATEGY_NAMES = ("extra_input", "mirror")
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_config(cfg: BenchConfig, problems: Problems) -> None:
+    """Checks that span several keys or need more than a type."""
+    from datasets.conditions import Condition  # local import: datasets depends on relight_base.errors only
+
+    for key in ("input", "target", "extra_input"):
+        try:
+            Condition.parse(getattr(cfg.data, key))
+        except Exception as exc:  # DataError from the parser
+            problems.add(("data", key), f"data.{key}: {exc}")
+    if not IDENTIFIER.match(cfg.name):
+        problems.add(("name",), f"name: {cfg.name!r} is not a valid run name (letters, digits, '-', '_', '.')")
+    betas = cfg.train.betas
+    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        problems.add(("train", "betas"), f"train.betas: expected two numbers in [0, 1), got {betas!r}")
+    if not cfg.eval.splits:
+        problems.add(("eval", "splits"), "eval.splits: at least one of val, test is needed")
+    if not cfg.experiments:
+        problems.add(("experiments",), "experiments: at least one experiment is needed")
+    if not cfg.seeds:
+        problems.add(("seeds",), "seeds: at least one seed is needed")
+    repeated = sorted({seed for seed in cfg.seeds if cfg.seeds.count(seed) > 1})
+    if repeated:
+        problems.add(("seeds",), f"seeds: {', '.join(map(str, repeated))} repeated; each seed must appear once "
+                                 "(a repeated seed would count the same run twice in every interval)")
+    if not 0.5 <= cfg.report.confidence < 1.0:
+        problems.add(("report", "confidence"), f"report.confidence: expected a level in [0.5, 1), got {cfg.report.confidence!r}")
+    if cfg.eval.weights == "best" and not cfg.train.val_every:
+        problems.add(("eval", "weights"), "eval.weights: best needs train.val_every > 0 (best.pt is chosen by the "
+                                          "held-out score that val_every computes); set it or use eval.weights: last")
+    _migrate_timing_runs(cfg)
+    _check_experiments(cfg.experiments, problems)
+    _check_launcher(cfg.launcher, problems)
+
+
+def _check_launcher(launcher: LauncherConfig, problems: Problems) -> None:
+    """Slurm's signal comes before its time limit; one DDP task per GPU."""
+    slurm = launcher.slurm
+    if slurm.signal_delay_s >= slurm.time_min * 60:
+        problems.add(("launcher", "slurm", "signal_delay_s"),
+                     f"launcher.slurm.signal_delay_s: {slurm.signal_delay_s} s is not below the time limit "
+                     f"(time_min {slurm.time_min} = {slurm.time_min * 60} s); the checkpoint signal must come first")
+    if slurm.gpus_per_job and slurm.tasks_per_job not in (None, slurm.gpus_per_job):
+        problems.add(("launcher", "slurm", "tasks_per_job"),
+                     f"launcher.slurm.tasks_per_job: {slurm.tasks_per_job} with gpus_per_job {slurm.gpus_per_job}; "
+                     "DDP runs one task per GPU, so leave it null or make them equal")
+
+
+def _migrate_timing_runs(cfg: BenchConfig) -> None:
+    """``eval.timing_runs`` (the old name) becomes ``eval.timing_rounds``, with a warning."""
+    if cfg.eval.timing_runs is not None:
+        log.warning("eval.timing_runs is deprecated: it now means eval.timing_rounds (rounds of the interleaved "
+                    "timing phase); using eval.timing_rounds=%d. Rename the key to silence this.", cfg.eval.timing_runs)
+        cfg.eval.timing_rounds = cfg.eval.timing_runs
+        cfg.eval.timing_runs = None
+
+
+def _check_experiments(experiments: list[ExperimentConfig], problems: Problems) -> None:
+    """Experiment names valid and unique; ``extra_data`` lists name known strategies."""
+    seen: set[str] = set()
+    for i, exp in enumerate(experiments):
+        where = ("experiments", i)
+        if not IDENTIFIER.match(exp.name):
+            problems.add(where, f"experiments[{i}].name: {exp.name!r} is not a valid name (letters, digits, '-', '_', '.')")
+        if exp.name in seen:
+            problems.add(where, f"experiments[{i}].name: {exp.name!r} is used twice; experiment names must be unique")
+        seen.add(exp.name)
+        for item in exp.extra_data if isinstance(exp.extra_data, list) else []:
+            if item not in STRATEGY_NAMES:
+                close = difflib.get_close_matches(item, STRATEGY_NAMES, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.add(where, f"experiments[{i}].extra_data: unknown strategy {item!r}; "
+                                    f"expected {', '.join(STRATEGY_NAMES)}{hint}")
+

@@ -1,0 +1,114 @@
+"""Reading run folders for a report: their stored files checked against the results contract, and whether
+several of them may be merged into one report.
+
+Older run folders (fewer columns, no ``schema_version``) are read with the contract's defaults; a folder of a
+newer schema than this code is refused (:mod:`relight_base.results`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from relight_base import results as contract
+from relight_base import run_folder
+from reports.conventions import scoring_of
+from reports.errors import ReportError
+from reports.timing_phases import NO_PHASE
+
+COMPARABLE_KEYS = ("source", "size", "input", "target")
+
+
+@dataclass
+class LoadedRun:
+    """What one run folder holds."""
+
+    path: Path
+    results: pd.DataFrame
+    meta: dict[str, Any]
+    data: dict[str, Any]
+    config: dict[str, Any]
+    schema_version: int = contract.SCHEMA_VERSION  # of its results (relight_base.results)
+
+
+def normalise_results(path: Path, results: pd.DataFrame, version: int) -> pd.DataFrame:
+    """Check the columns of a ``results.csv`` of schema ``version`` against the results contract and give the
+    columns it may lack (older folders) their defaults (:mod:`relight_base.results`)."""
+    missing, filled = contract.missing_for(version, results.columns)
+    if missing:
+        raise ReportError(f"{path / run_folder.RESULTS_CSV}: missing column(s) {', '.join(missing)}; expected the "
+                          f"columns `python -m bench run` writes (schema version {version}: "
+                          f"{', '.join(contract.REQUIRED)}, ...)")
+    results = results.copy()
+    for column, default in filled.items():
+        results[column] = default
+    phases = results["timing_phase"].astype(object)
+    results["timing_phase"] = phases.where(phases.notna(), NO_PHASE).astype(str)
+    results["experiment"] = results["experiment"].astype(str)
+    return results
+
+
+def load_run(path: Path) -> LoadedRun:
+    """Read a run folder's stored results; a missing or unreadable file is a clear error."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ReportError(f"{path}: run folder does not exist")
+    for name in (run_folder.RESULTS_CSV, run_folder.RESULTS_JSON, run_folder.DATA_JSON, run_folder.CONFIG_YAML):
+        if not (path / name).is_file():
+            raise ReportError(f"{path}: {name} is missing; is this a folder written by `python -m bench run`?")
+    try:
+        results = pd.read_csv(path / run_folder.RESULTS_CSV)
+        meta = json.loads((path / run_folder.RESULTS_JSON).read_text())
+        data = json.loads((path / run_folder.DATA_JSON).read_text())
+        config = yaml.safe_load((path / run_folder.CONFIG_YAML).read_text())
+    except (ValueError, yaml.YAMLError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ReportError(f"{path}: cannot read its stored results ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ReportError(f"{path / run_folder.RESULTS_JSON}: expected a JSON object, found {type(meta).__name__}")
+    version = contract.schema_version(meta, str(path / run_folder.RESULTS_JSON))
+    return LoadedRun(path, normalise_results(path, results, version), meta, data, config or {}, version)
+
+
+def _check_data(first: LoadedRun, other: LoadedRun) -> None:
+    for key in COMPARABLE_KEYS:
+        if first.data.get(key) != other.data.get(key):
+            raise ReportError(
+                f"cannot merge {first.path} and {other.path}: data {key} differs "
+                f"({first.data.get(key)!r} vs {other.data.get(key)!r}); their numbers are not comparable"
+            )
+    for split in ("val", "test"):
+        a, b = first.data["splits"].get(split), other.data["splits"].get(split)
+        if a and b and (a.get("samples"), a.get("scenes")) != (b.get("samples"), b.get("scenes")):
+            raise ReportError(
+                f"cannot merge {first.path} and {other.path}: their {split} splits differ "
+                f"({a.get('samples')} vs {b.get('samples')} samples); their numbers are not comparable"
+            )
+    if first.config.get("data", {}).get("synthetic") != other.config.get("data", {}).get("synthetic") \
+            and first.data.get("source") == "synthetic":
+        raise ReportError(f"cannot merge {first.path} and {other.path}: they used different synthetic datasets")
+    a, b = scoring_of(first.meta, first.config), scoring_of(other.meta, other.config)
+    if a != b:
+        raise ReportError(f"cannot merge {first.path} and {other.path}: they were scored differently (SSIM "
+                          f"{a.ssim_kind} vs {b.ssim_kind}; {a.rounding()} vs {b.rounding()}); rescore one of them")
+
+
+def check_comparable(runs: list[LoadedRun]) -> None:
+    """Refuse to merge runs whose numbers were measured on different data or scored differently."""
+    paths = [r.path.resolve() for r in runs]
+    if len(set(paths)) != len(paths):
+        raise ReportError("the same run folder is given twice: " + ", ".join(str(p) for p in paths if paths.count(p) > 1))
+    for other in runs[1:]:
+        _check_data(runs[0], other)
+    seen: dict[tuple, Path] = {}
+    for run in runs:
+        for key in run.results[["experiment", "seed", "split"]].itertuples(index=False):
+            if tuple(key) in seen and seen[tuple(key)] != run.path:
+                raise ReportError(f"experiment {key[0]!r} seed {key[1]} appears in both {seen[tuple(key)]} and {run.path}")
+            seen[tuple(key)] = run.path
+
+
