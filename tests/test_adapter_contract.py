@@ -241,8 +241,8 @@ def test_declared_time_breakdown_names_the_parts_bench_perf_times(name):
 
     groups = get_entry(name).capabilities.time_breakdown
     with torch.device("meta"):
-        model = bench.create_model(name)
-    times = part_times(model, lambda: model(*(t.to("meta") for t in _inputs(1, 32, 32))), groups)
+        model = bench.create_model(name).eval()
+    times = part_times(model, lambda: model(*(t.to("meta") for t in _inputs(1, 64, 64))), groups)
     assert set(groups.values()) <= set(times) and OTHER in times
 
 
