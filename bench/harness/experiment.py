@@ -18,6 +18,7 @@ from bench.harness.capabilities import set_guide
 from bench.harness.config import ExperimentConfig, to_dict, to_yaml
 from bench.harness.distributed import DistContext
 from bench.harness.evaluate import METRICS, evaluate, summarise
+from bench.harness.inference import load_trained
 from bench.harness.job import ExperimentJob, TrainingOutcome
 from bench.harness.modeling import (RelightingModel, build_model, has_trainable_parameters, inference_model,
                                     inference_options)
@@ -72,8 +73,6 @@ def _rescore(job: ExperimentJob, stored_rows: list[dict], lpips_metric, progress
     else model.pt.  best.pt itself was chosen once, during training, by the held-out scores of the scoring
     settings then in force.
     """
-    from bench.harness.inference import load_trained
-
     base = {k: v for k, v in stored_rows[0].items() if k not in ("split", *METRICS)}
     trained = TrainingOutcome(steps=int(base.get("steps") or 0), best_step=stored_step(base.get("best_step")))
     which = evaluated_weights(job.cfg, trained)

@@ -16,7 +16,10 @@ from bench.harness.config import BenchConfig, config_hash, to_yaml
 from bench.harness.data import build_split, prepare_data_root
 from bench.harness.distributed import DistContext
 from bench.harness.lock import SharedFilesLock
+from bench.harness.provenance import now
+from datasets.holdout import held_out_scenes, holdout_count, holdout_split, without_scenes
 from datasets.pairs import resolve_strategies
+from datasets.splits import describe_split
 from models.registry import check_model_args, load_plugins
 
 log = logging.getLogger(__name__)
@@ -89,8 +92,6 @@ def _hold_out(prepared: PreparedRun) -> None:
     The same scenes leave every training split (see :mod:`datasets.holdout`), so all experiments validate on
     one set of scenes none of them trained on.
     """
-    from datasets.holdout import held_out_scenes, holdout_count, holdout_split, without_scenes
-
     train = {key: ds for key, ds in prepared.splits.items() if key.startswith(TRAIN_PREFIX)}
     if not train:
         return
@@ -108,9 +109,6 @@ def _hold_out(prepared: PreparedRun) -> None:
 
 def write_run_header(prepared: PreparedRun) -> None:
     """Write the resolved config and the data summary into the run folder (atomically)."""
-    from bench.harness.provenance import now
-    from datasets.splits import describe_split
-
     cfg = prepared.cfg
     summary = {
         "written": now(),

@@ -25,10 +25,12 @@ import pandas as pd
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext, init_distributed, shutdown
 from bench.harness.lock import SharedFilesLock
+from bench.harness.metrics import LPIPSMetric
 from bench.harness.modeling import inference_options
 from bench.harness.prepare import PreparedRun, prepare, write_run_header
 from bench.harness.shared_results import (collect_rows, rebuild_results, results_frame, unfinished_units,
                                           write_results)
+from bench.harness.timing_phase import apply_timing, time_run, write_timing_files
 from bench.harness.unit import run_unit
 
 
@@ -72,8 +74,6 @@ def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool, res
 
 def lpips_metric_for(cfg: BenchConfig, ctx: DistContext):
     """Rank 0's LPIPS metric (its status says which weights, or why LPIPS is n/a); None on other ranks."""
-    from bench.harness.metrics import LPIPSMetric
-
     return LPIPSMetric(cfg.weights.lpips, ctx.device) if ctx.is_main else None
 
 
@@ -82,8 +82,6 @@ def finalize(prepared: PreparedRun, ctx: DistContext, progress: bool = False) ->
 
     Units that did not finish get rows saying why (their state), so the report shows them.
     """
-    from bench.harness.timing_phase import apply_timing, time_run, write_timing_files
-
     cfg = prepared.cfg
     rows = collect_rows(prepared, include_unfinished=True)
     phase = time_run(cfg, prepared.run_dir, rows, ctx.device, inference_options(cfg, ctx.device), progress=progress)

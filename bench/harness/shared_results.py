@@ -17,9 +17,12 @@ from relight_base.atomic import atomic_write_text
 from relight_base.results import NAMES, SCHEMA_VERSION
 from bench.harness import unit_state
 from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_dict
+from bench.harness.distributed import pick_device
 from bench.harness.job import ExperimentJob
 from bench.harness.lock import SharedFilesLock
+from bench.harness.metrics import conventions
 from bench.harness.prepare import PreparedRun
+from bench.harness.provenance import git_state, machine, now, software_versions
 from bench.harness.result_rows import placeholder_row
 from bench.harness.reuse import unit_is_finished
 from bench.harness.timing_phase import TimingPhase, gflops_description, timing_size
@@ -67,9 +70,6 @@ def write_results(prepared: PreparedRun, rows: list[dict], phase: TimingPhase | 
     """``results.csv`` and its companion ``results.json`` (schema version, conventions, provenance, timing),
     atomically.  Before the timing phase (``phase`` None) the time columns are empty and ``timing`` says so.
     """
-    from bench.harness.metrics import conventions
-    from bench.harness.provenance import git_state, machine, now, software_versions
-
     cfg = prepared.cfg
     atomic_write_text(prepared.run_dir / run_folder.RESULTS_CSV, results_frame(rows).to_csv(index=False))
     meta = {
@@ -92,8 +92,6 @@ def write_results(prepared: PreparedRun, rows: list[dict], phase: TimingPhase | 
 
 
 def _device_of(cfg: BenchConfig):
-    from bench.harness.distributed import pick_device
-
     return pick_device(cfg.train.device)
 
 

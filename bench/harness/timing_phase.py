@@ -31,6 +31,8 @@ from relight_base import run_folder
 from relight_base.atomic import atomic_write_text
 from relight_base.errors import BenchError
 from relight_base.results import Weights, untimed
+from bench.harness.inference import load_trained
+from bench.harness.modeling import inference_model
 from bench.speedups.allocator import steady_allocator
 from bench.harness.config import BenchConfig
 from bench.harness.timing import (Clock, TimedCall, TimeSummary, count_gflops, device_name, pinned_threads,
@@ -131,9 +133,6 @@ def load_targets(run_dir: Path, chosen: dict[str, int], *, size: int, device: to
     ``options`` are ``prepare_for_inference``'s switches (:func:`bench.harness.modeling.inference_options`).
     Returns the targets and ``{experiment: reason}`` for those that could not be loaded.
     """
-    from bench.harness.inference import load_trained
-    from bench.harness.modeling import inference_model
-
     targets: list[TimingTarget] = []
     unloaded: dict[str, str] = {}
     for name, seed in chosen.items():

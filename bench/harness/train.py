@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from relight_base.errors import BenchError, ConfigError
 from bench.harness import checkpoint as ckpt
+from bench.harness.capabilities import adapter_terms
 from bench.speedups.allocator import steady_allocator
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
@@ -295,8 +296,6 @@ def _train_step(run: _TrainingRun, sample: dict, step: int) -> tuple[float, dict
 def _add_adapter_terms(model: nn.Module, target: torch.Tensor, loss: torch.Tensor,
                        terms: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
     """``loss.adapter_terms``: the adapter's auxiliary terms of this forward, weight 1 each, logged by name."""
-    from bench.harness.capabilities import adapter_terms
-
     extra = adapter_terms(model, target)
     for name, value in extra.items():
         loss = loss + value.float()
