@@ -15,6 +15,7 @@ the median time per image of each experiment that uses ``--model`` and their spr
 from __future__ import annotations
 
 import argparse
+import math
 import logging
 from pathlib import Path
 
@@ -34,7 +35,11 @@ def spread(medians: dict[str, float]) -> float:
 
 
 def print_phase(label: str, medians: dict[str, float]) -> float:
-    """One line: the phase, each experiment's median in seconds, the spread; returns the spread."""
+    """One line: the phase, each experiment's median in seconds, the spread; returns the spread (NaN when fewer
+    than two experiments were timed: no agreement to measure)."""
+    if len(medians) < 2:
+        print(f"{label:<18} fewer than two experiments timed ({', '.join(medians) or 'none'}): no spread")
+        return math.nan
     cells = "  ".join(f"{name} {seconds:.4f}" for name, seconds in medians.items())
     value = spread(medians)
     print(f"{label:<18} {cells}  spread {value * 100:.1f} %")
@@ -81,6 +86,7 @@ def main() -> int:
         phase = time_run(cfg, args.run_dir, results.to_dict("records"), device, inference_options(cfg, device))
         medians = {name: phase.summaries[name].median for name in experiments if name in phase.summaries}
         spreads.append(print_phase(f"phase {repeat + 1} of {args.repeats}", medians))
+    spreads = [s for s in spreads if math.isfinite(s)]
     if spreads:
         print(f"spreads of the {len(spreads)} repeated phases: " + ", ".join(f"{s * 100:.1f} %" for s in spreads)
               + f"; largest {max(spreads) * 100:.1f} % (target: within 5 %)")

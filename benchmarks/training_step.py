@@ -83,14 +83,15 @@ def compare(args: argparse.Namespace, initial: torch.nn.Module) -> None:
     for r in range(args.rounds):
         for variant in round_order(list(args.variants), r):
             times[variant].extend(ts.time_phases(steps[variant]) for _ in range(args.steps))
-    print(f"\n{'variant':<14} {'data':>8} {'forward':>8} {'backward':>8} {'optim':>8} {'step':>8} {'x plain':>8}  "
+    base = "plain" if "plain" in times else next(iter(times))  # the ratio column is relative to this variant
+    print(f"\n{'variant':<14} {'data':>8} {'forward':>8} {'backward':>8} {'optim':>8} {'step':>8} {'x ' + base:>8}  "
           f"(median s over {args.rounds * args.steps} steps)")
-    plain = None
+    steps_s = {variant: statistics.median(sum(row.values()) for row in rows) for variant, rows in times.items()}
     for variant, rows in times.items():
         med = {k: statistics.median(row[k] for row in rows) for k in ts.PHASES}
-        step = statistics.median(sum(row.values()) for row in rows)
-        plain = plain or step
-        print(f"{variant:<14} " + " ".join(f"{med[k]:>8.4f}" for k in ts.PHASES) + f" {step:>8.4f} {step / plain:>8.3f}")
+        step = steps_s[variant]
+        print(f"{variant:<14} " + " ".join(f"{med[k]:>8.4f}" for k in ts.PHASES)
+              + f" {step:>8.4f} {step / steps_s[base]:>8.3f}")
 
 
 def profile(args: argparse.Namespace, initial: torch.nn.Module) -> None:
