@@ -111,10 +111,10 @@ def make_tree(
     return tree
 
 
-def data_cfg(size: int | None = 16, cache: bool = True, **folders) -> SimpleNamespace:
+def data_cfg(size: int | None = 16, cache: bool = True, max_pixels: int = 4096 * 4096, **folders) -> SimpleNamespace:
     """A stand-in for ``bench.harness.config.DataConfig`` with the default folder names (overridable)."""
     return SimpleNamespace(
-        size=size, input="6500_N", target="4500_E", extra_input="6500_NE", cache=cache,
+        size=size, input="6500_N", target="4500_E", extra_input="6500_NE", cache=cache, max_pixels=max_pixels,
         folders=SimpleNamespace(**{**FOLDERS, **folders}),
     )
 

@@ -63,6 +63,9 @@ class DataConfig:
     extra_input: str = field(default="6500_NE", metadata=meta("extra-input strategy's additional input condition"))
     cache: bool = field(default=True, metadata=meta("decode every image once and keep it in memory"))
     workers: int = field(default=0, metadata=meta("DataLoader worker processes", minimum=0))
+    max_pixels: int = field(default=4096 * 4096, metadata=meta(
+        "largest image (width x height) read from the data folder; a larger one is refused from its header, before "
+        "it is decoded (decompression bombs); VIDIT's are 1024 x 1024", minimum=1))
     folders: FoldersConfig = field(default_factory=FoldersConfig, metadata=meta("dataset sub-folders"))
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig, metadata=meta("built-in synthetic dataset"))
 
