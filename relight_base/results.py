@@ -136,6 +136,7 @@ NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 REQUIRED: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.since == UNVERSIONED)
 METRICS: tuple[str, ...] = ("psnr", "ssim", "lpips", "mps")
+SPLITS: tuple[str, ...] = ("val", "test")  # the values of the split column
 TIME_COLUMNS: tuple[str, ...] = ("time_per_image_s", "time_p90_s", "time_q1_s", "time_q3_s")
 TIMING_COLUMNS: tuple[str, ...] = (*TIME_COLUMNS, "timing_phase", "timing_size", "timing_threads")
 

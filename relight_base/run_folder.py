@@ -32,6 +32,7 @@ writer can never disagree on a name.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 CONFIG_YAML = "config.yaml"
@@ -57,6 +58,27 @@ TRAIN_LOG_CSV = "train_log.csv"
 RESULT_JSON = "result.json"
 CHECKPOINTS_DIR = "checkpoints"
 PREDICTIONS_DIR = "predictions"
+
+
+# Names a run or experiment may take: letters, digits, '-', '_', '.', starting with a letter or digit.  An experiment
+# name becomes a folder of the run folder, so it must not be one of the run folder's own entries either.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NAME_RULE = "letters, digits, '-', '_', '.', starting with a letter or digit"
+RESERVED_NAMES = (CONFIG_YAML, DATA_JSON, RESULTS_CSV, RESULTS_JSON, TIMING_CSV, TIMING_JSON, LAUNCH_DIR, REPORT_HTML,
+                  TABLES_DIR, FIGURES_DIR)
+
+
+def name_problem(name: object, *, experiment: bool = True) -> str | None:
+    """Why ``name`` cannot name a run (``experiment`` False) or an experiment folder, or None when it can.
+
+    The whole name must match :data:`NAME_PATTERN` (a trailing newline does not pass); an experiment name must not be
+    one of :data:`RESERVED_NAMES`, compared without case (file systems that ignore case would clash too).
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        return f"{name!r} is not a valid name ({NAME_RULE})"
+    if experiment and name.lower() in (n.lower() for n in RESERVED_NAMES):
+        return f"{name!r} is the name of one of the run folder's own files or folders ({', '.join(RESERVED_NAMES)})"
+    return None
 
 
 def experiment_dir(run_dir: Path, experiment: str, seed: int) -> Path:

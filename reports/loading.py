@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import yaml
 
 from relight_base import results as contract
 from relight_base import run_folder
+from relight_base.typed_config import check_size, read_yaml_data
 from reports.conventions import scoring_of
 from reports.errors import ReportError
 from reports.timing_phases import NO_PHASE
@@ -47,10 +48,35 @@ def normalise_results(path: Path, results: pd.DataFrame, version: int) -> pd.Dat
     results = results.copy()
     for column, default in filled.items():
         results[column] = default
+    _check_unit_keys(path / run_folder.RESULTS_CSV, results)
     phases = results["timing_phase"].astype(object)
     results["timing_phase"] = phases.where(phases.notna(), NO_PHASE).astype(str)
     results["experiment"] = results["experiment"].astype(str)
     return results
+
+
+def _check_unit_keys(source: Path, results: pd.DataFrame) -> None:
+    """Experiment names, seeds and splits of ``results`` become paths of per-image files: each must be what
+    ``bench run`` writes (a valid experiment name, a whole seed >= 0, val or test), else a :class:`ReportError`."""
+    for row, (experiment, seed, split) in enumerate(results[["experiment", "seed", "split"]].itertuples(index=False)):
+        problem = run_folder.name_problem(str(experiment))
+        if problem is None and not _whole(seed):
+            problem = f"seed {seed!r} is not a whole number >= 0"
+        if problem is None and split not in contract.SPLITS:
+            problem = f"split {split!r} is not one of {', '.join(contract.SPLITS)}"
+        if problem is not None:
+            raise ReportError(f"{source}: row {row + 2}: {problem}; this file was not written by `python -m bench run`")
+
+
+def _whole(value) -> bool:
+    """A seed as a CSV holds it: a whole number >= 0 (an int, an integral float, or a string of digits)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return value >= 0
+    if isinstance(value, (float, np.floating)):
+        return float(value).is_integer() and value >= 0
+    return isinstance(value, str) and value.isascii() and value.isdigit()
 
 
 def load_run(path: Path) -> LoadedRun:
@@ -65,8 +91,10 @@ def load_run(path: Path) -> LoadedRun:
         results = pd.read_csv(path / run_folder.RESULTS_CSV)
         meta = json.loads((path / run_folder.RESULTS_JSON).read_text())
         data = json.loads((path / run_folder.DATA_JSON).read_text())
-        config = yaml.safe_load((path / run_folder.CONFIG_YAML).read_text())
-    except (ValueError, yaml.YAMLError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        config_path = path / run_folder.CONFIG_YAML
+        check_size(config_path.stat().st_size, str(config_path))
+        config = read_yaml_data(config_path.read_text(), str(config_path))
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ReportError(f"{path}: cannot read its stored results ({exc})") from None
     if not isinstance(meta, dict):
         raise ReportError(f"{path / run_folder.RESULTS_JSON}: expected a JSON object, found {type(meta).__name__}")

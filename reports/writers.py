@@ -78,8 +78,13 @@ def column_guide(table: Table, confidence: str) -> dict[str, str]:
     return {name: guide[name] for name in csv_columns(table) if name in guide}
 
 
+MARKDOWN_ESCAPES = {"\\": "\\\\", "|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
 def _md(text: str) -> str:
-    return str(text).replace("|", "\\|")
+    """``text`` safe inside a Markdown table cell: a ``|`` cannot split the cell, and ``<``/``>``/``&`` show as
+    characters, never as HTML (a row label comes from an experiment name someone else may have chosen)."""
+    return "".join(MARKDOWN_ESCAPES.get(ch, ch) for ch in str(text))
 
 
 def _md_cell(cell: Cell) -> str:

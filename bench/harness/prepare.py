@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from relight_base import run_folder
-from relight_base.atomic import atomic_write_text, ensure_output_dir
+from relight_base.atomic import atomic_write_text, ensure_output_dir, refuse_world_writable, remove_orphans
 from bench.harness.capabilities import check_residual_switch
 from bench.harness.config import BenchConfig, config_hash, to_yaml
 from bench.harness.data import build_split, prepare_data_root
@@ -65,6 +65,7 @@ def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: Dis
     run_dir = Path(out_root) / cfg.name
     if ctx.is_main:
         ensure_output_dir(run_dir)
+        refuse_world_writable(run_dir)
     return _prepare_data(cfg, run_dir, progress, ctx)
 
 
@@ -121,5 +122,7 @@ def write_run_header(prepared: PreparedRun) -> None:
         "splits": {name: describe_split(ds) for name, ds in prepared.splits.items()},
     }
     with SharedFilesLock(prepared.run_dir):
+        for folder in (prepared.run_dir, prepared.run_dir / run_folder.TABLES_DIR, prepared.run_dir / run_folder.FIGURES_DIR):
+            remove_orphans(folder)  # temporary files of a writer killed mid-write (this lock covers these files)
         atomic_write_text(prepared.run_dir / run_folder.CONFIG_YAML, to_yaml(cfg))
         atomic_write_text(prepared.run_dir / run_folder.DATA_JSON, json.dumps(summary, indent=2, default=str) + "\n")

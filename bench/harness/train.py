@@ -212,17 +212,25 @@ def _build_run(model: nn.Module, dataset, cfg: BenchConfig, seed: int, ctx: Dist
 
 
 def _resume(run: _TrainingRun, saver: _Checkpoints | None, desc: str) -> _Progress:
-    """Restore the newest matching checkpoint into ``run`` (states and RNGs); a fresh start without one."""
+    """Restore the newest matching checkpoint into ``run`` (states and RNGs); a fresh start without one.
+
+    Raises :class:`bench.harness.checkpoint.CheckpointError` when the newest checkpoint cannot be loaded safely
+    or does not fit ``run`` (never a silent fresh start then).
+    """
     resumed = ckpt.load_latest(saver.folder, saver.fingerprint) if saver is not None else None
     if resumed is None:
         return _Progress()
-    run.model.load_state_dict(resumed["model"])
-    run.optimizer.load_state_dict(resumed["optimizer"])
-    run.scheduler.load_state_dict(resumed["scheduler"])
-    run.scaler.load_state_dict(resumed["scaler"])
-    ckpt.set_rng_state(resumed["rng"])
-    at = _Progress(resumed["step"], resumed["epoch"], resumed["position"], list(resumed["rows"]), resumed["elapsed"],
-                   BestSoFar.from_state(resumed.get("best")))
+    try:
+        run.model.load_state_dict(resumed["model"])
+        run.optimizer.load_state_dict(resumed["optimizer"])
+        run.scheduler.load_state_dict(resumed["scheduler"])
+        run.scaler.load_state_dict(resumed["scaler"])
+        ckpt.set_rng_state(resumed["rng"])
+        at = _Progress(resumed["step"], resumed["epoch"], resumed["position"], list(resumed["rows"]),
+                       resumed["elapsed"], BestSoFar.from_state(resumed.get("best")))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        newest = (ckpt.checkpoints(saver.folder) or [saver.folder])[-1]
+        raise ckpt.unusable(newest, f"it does not fit this experiment ({ckpt.exception_line(exc)})") from None
     log.info("%s: resuming from step %d of %d", desc, at.step, run.steps)
     return at
 

@@ -8,6 +8,7 @@ or cancelled when stopped.  The work itself is :func:`bench.harness.experiment.r
 from __future__ import annotations
 
 from relight_base import run_folder
+from relight_base.atomic import remove_orphans
 from bench.harness import unit_state
 from bench.harness.config import ExperimentConfig
 from bench.harness.distributed import DistContext
@@ -30,6 +31,7 @@ def run_unit(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistC
     _acquire_on_all_ranks(lock, ctx)
     try:
         if ctx.is_main:
+            remove_orphans(folder, recursive=True)  # a writer of this unit killed mid-write; the lock covers them
             owner = current_owner()
             unit_state.update_state(folder, unit_state.RUNNING, job=owner["job"], host=owner["host"],
                                     pid=owner["pid"], **({"log": log_path} if log_path else {}))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from relight_base import run_folder
+from relight_base.atomic import ensure_private_dir
 from relight_base.errors import BenchError
 from bench.harness import unit_state
 from bench.harness.config import BenchConfig, SlurmConfig
@@ -145,7 +146,8 @@ def partition_gpus(partition: str | None) -> int:
 def submit(cfg: BenchConfig, out_root: Path, run_dir: Path, units: list, restart: bool) -> Submission:
     """Submit ``units`` as one job array and the final step as a job depending on it (``afterany``)."""
     submitit = require_slurm()
-    folder = run_dir / run_folder.LAUNCH_DIR / "slurm"
+    ensure_private_dir(run_dir / run_folder.LAUNCH_DIR)  # submitit's pickled jobs are loaded as code
+    folder = ensure_private_dir(run_dir / run_folder.LAUNCH_DIR / "slurm")
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm",
                                      slurm_max_num_timeout=cfg.launcher.slurm.max_requeues)
     params = job_parameters(cfg.launcher.slurm, f"relight-{cfg.name}")

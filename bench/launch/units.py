@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relight_base import run_folder
-from relight_base.atomic import atomic_write_text
+from relight_base.atomic import atomic_write_text, ensure_private_dir
 from bench.harness import unit_state
 from bench.harness.config import config_hash, to_yaml
 from bench.harness.lock import RunFolderBusy, UnitLock, describe_owner
@@ -66,10 +66,11 @@ def live_holder(unit: Unit) -> dict | None:
 
 
 def write_snapshot(prepared: PreparedRun) -> Path:
-    """The resolved config, as the units load it: ``launch/config-<hash>.yaml`` (content-addressed, never rewritten)."""
+    """The resolved config, as the units load it: ``launch/config-<hash>.yaml`` (content-addressed; in a folder only
+    this user can write, so nobody else can change what the units load)."""
     text = to_yaml(prepared.cfg)
-    path = prepared.run_dir / run_folder.LAUNCH_DIR / f"config-{config_hash(prepared.cfg)[:12]}.yaml"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    folder = ensure_private_dir(prepared.run_dir / run_folder.LAUNCH_DIR)  # the units load what is in it
+    path = folder / f"config-{config_hash(prepared.cfg)[:12]}.yaml"
+    if not path.is_file() or path.read_text() != text:
         atomic_write_text(path, text)
     return path

@@ -1,4 +1,11 @@
-"""Reading a config's YAML: safe loading, duplicate keys refused, and the line of every key for messages."""
+"""Reading a config's YAML: safe loading, duplicate keys refused, and the line of every key for messages.
+
+A config is data, and reading one must stay cheap whoever wrote it: the text is capped at
+:data:`MAX_CONFIG_BYTES`, and YAML anchors and aliases (``&name`` / ``*name``) are refused before anything is
+built, so a small file cannot expand into an exponential structure (an "alias bomb": nested aliases that grow a
+few hundred bytes into millions of entries for every walk over the data).  None of the project's configs need
+them.  With no aliases the document is a tree, and indexing its key lines is linear in its size.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ from typing import Any
 import yaml
 
 from relight_base.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: the largest config read (ours are a few KiB)
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (a common, silent YAML mistake)."""
@@ -27,9 +37,31 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def check_size(size: int, source: str) -> None:
+    """A :class:`ConfigError` naming ``source`` when a config of ``size`` bytes is over :data:`MAX_CONFIG_BYTES`."""
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: {size} bytes is too large for a config (at most {MAX_CONFIG_BYTES} bytes)")
+
+
+def _refuse_aliases(text: str, source: str) -> None:
+    """A :class:`ConfigError` at the line of the first anchor or alias in ``text`` (checked on parse events,
+    before any node is built)."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark
+            raise ConfigError(f"{source}:{mark.line + 1}:{mark.column + 1}: YAML anchors and aliases (&name, *name) "
+                              "are not accepted in a config; write the value out where it is used")
+
+
 def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML, returning the data and a map from key path to 1-based line number."""
+    """Parse YAML, returning the data and a map from key path to 1-based line number.
+
+    Refuses text over :data:`MAX_CONFIG_BYTES`, anchors and aliases, duplicate keys and syntax errors, each with a
+    :class:`ConfigError` naming ``source`` (and the line where there is one).
+    """
+    check_size(len(text.encode("utf-8", errors="replace")), source)
     try:
+        _refuse_aliases(text, source)
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
@@ -44,6 +76,12 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     if node is not None:
         _index_lines(node, (), lines)
     return data, lines
+
+
+def read_yaml_data(text: str, source: str) -> Any:
+    """The data of a YAML document read as :func:`read_yaml` reads a config (size cap, no aliases, no duplicates),
+    for YAML files a run folder stores (its ``config.yaml``) that are read as plain data."""
+    return read_yaml(text, source)[0]
 
 
 def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:

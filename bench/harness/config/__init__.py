@@ -16,7 +16,8 @@ import dataclasses
 from pathlib import Path
 
 from relight_base.errors import ConfigError
-from relight_base.typed_config import config_hash, load, schema_help as _schema_help, to_dict, to_yaml, unknown
+from relight_base.typed_config import (check_size, config_hash, load, schema_help as _schema_help, to_dict, to_yaml,
+                                       unknown)
 from bench.harness.config.checks import STRATEGY_NAMES, check_config
 from bench.harness.config.schema import (BenchConfig, DataConfig, EvalConfig, ExperimentConfig, FoldersConfig,
                                          LauncherConfig, LossConfig, ReportConfig, SlurmConfig, SyntheticConfig,
@@ -40,6 +41,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), o
     """
     path = Path(path)
     try:
+        check_size(path.stat().st_size, str(path))  # before reading it
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 
+from relight_base.run_folder import name_problem
 from relight_base.typed_config import Problems
 from bench.harness.config.schema import BenchConfig, ExperimentConfig, LauncherConfig
 
 log = logging.getLogger(__name__)
 
 STRATEGY_NAMES = ("extra_input", "mirror")
-IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def check_config(cfg: BenchConfig, problems: Problems) -> None:
@@ -24,8 +23,8 @@ def check_config(cfg: BenchConfig, problems: Problems) -> None:
             Condition.parse(getattr(cfg.data, key))
         except Exception as exc:  # DataError from the parser
             problems.add(("data", key), f"data.{key}: {exc}")
-    if not IDENTIFIER.match(cfg.name):
-        problems.add(("name",), f"name: {cfg.name!r} is not a valid run name (letters, digits, '-', '_', '.')")
+    if (problem := name_problem(cfg.name, experiment=False)) is not None:
+        problems.add(("name",), f"name: {problem}")
     betas = cfg.train.betas
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         problems.add(("train", "betas"), f"train.betas: expected two numbers in [0, 1), got {betas!r}")
@@ -76,8 +75,8 @@ def _check_experiments(experiments: list[ExperimentConfig], problems: Problems) 
     seen: set[str] = set()
     for i, exp in enumerate(experiments):
         where = ("experiments", i)
-        if not IDENTIFIER.match(exp.name):
-            problems.add(where, f"experiments[{i}].name: {exp.name!r} is not a valid name (letters, digits, '-', '_', '.')")
+        if (problem := name_problem(exp.name)) is not None:
+            problems.add(where, f"experiments[{i}].name: {problem}")
         if exp.name in seen:
             problems.add(where, f"experiments[{i}].name: {exp.name!r} is used twice; experiment names must be unique")
         seen.add(exp.name)
