@@ -3,10 +3,15 @@
 The network here uses dropout, so every training step draws from torch's global generator: a resumed run
 matches an uninterrupted one only if the checkpoint restored that generator's state (and the others).
 The SIGKILL test in tests/test_resume.py does the same through real processes (slow set).
+Checkpoints hold tensors and plain values only: tests/test_checkpoint_safety.py shows what that buys.
 """
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -45,27 +50,37 @@ class _Pairs(torch.utils.data.Dataset):
         return self.items[i]
 
 
-def _train(folder, steps: int = STEPS) -> dict[str, torch.Tensor]:
-    """Train a fresh seeded net up to step ``steps`` with checkpoints in ``folder``; return its final weights."""
-    cfg = parse_config("experiments: [{name: a, model: identity}]\nloss: {perceptual: 0}\n"
-                       f"train: {{steps: {steps}, batch_size: 2, lr: 0.01, schedule: constant, "
-                       f"checkpoint_every: {EVERY}, keep_checkpoints: 5}}\n")
-    seed_everything(0)
+def tiny_train_config(steps: int = STEPS, schedule: str = "constant", every: int = EVERY):
+    """The training settings of these tests: ``steps`` steps of batch 2 under ``schedule``, a checkpoint every
+    ``every`` steps (``step`` divides the lr by 10 from the third step on: inside every run here)."""
+    return parse_config("experiments: [{name: a, model: identity}]\nloss: {perceptual: 0}\n"
+                        f"train: {{steps: {steps}, batch_size: 2, lr: 0.01, schedule: {schedule}, lr_decay_step: 2, "
+                        f"checkpoint_every: {every}, keep_checkpoints: 5}}\n")
+
+
+def _train(folder, steps: int = STEPS, schedule: str = "constant", init_seed: int = 0,
+           every: int = EVERY) -> dict[str, torch.Tensor]:
+    """Train a net seeded with ``init_seed`` up to step ``steps`` with a checkpoint in ``folder`` every ``every``
+    steps; return its final weights.  A run that resumes ends alike whatever ``init_seed``: the checkpoint's
+    weights and RNG states replace those; one that starts afresh from another ``init_seed`` ends elsewhere."""
+    seed_everything(init_seed)
     model = _DropoutNet()
-    train_model(model, _Pairs(), cfg, seed=0, ctx=DistContext(), progress=False, checkpoint_dir=folder,
-                fingerprint="f")
+    train_model(model, _Pairs(), tiny_train_config(steps, schedule, every), seed=0, ctx=DistContext(), progress=False,
+                checkpoint_dir=folder, fingerprint="f")
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one_with_dropout(tmp_path):
-    uninterrupted = _train(tmp_path / "whole")
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "step"])
+def test_a_resumed_run_equals_an_uninterrupted_one_with_dropout(tmp_path, schedule):
+    uninterrupted = _train(tmp_path / "whole", schedule=schedule)
     folder = tmp_path / "interrupted"
-    _train(folder, steps=EVERY + 1)  # stopped after step 4; its newest checkpoint is step 3
+    _train(folder, schedule=schedule)  # leaves its step-3 checkpoint (none is written at the last step)
     assert [p.name for p in ckpt.checkpoints(folder)] == [f"step_{EVERY:08d}.pt"]
-    torch.manual_seed(12345)  # the generator is elsewhere now, as in a new process
-    resumed = _train(folder)  # resumes from step 3 and trains to step 6
+    resumed = _train(folder, schedule=schedule, init_seed=1)  # resumes from step 3 and trains to step 6
     assert uninterrupted.keys() == resumed.keys()
     assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted), "resumed weights differ"
+    fresh = _train(tmp_path / "fresh", schedule=schedule, init_seed=1)
+    assert not all(torch.equal(uninterrupted[k], fresh[k]) for k in uninterrupted), "init_seed changes nothing"
 
 
 def test_the_dropout_net_really_draws_random_numbers():
@@ -75,3 +90,23 @@ def test_the_dropout_net_really_draws_random_numbers():
     torch.manual_seed(0)
     first = net(rgb, depth)
     assert not torch.equal(first, net(rgb, depth))
+
+
+def _draws() -> tuple:
+    """A few draws from each global generator training uses (NumPy's normal uses its cached Gaussian)."""
+    return random.random(), np.random.standard_normal(3).tolist(), np.random.randint(0, 2**31, 2).tolist(), \
+        torch.rand(3).tolist()
+
+
+def test_rng_states_survive_a_weights_only_round_trip_bitwise(tmp_path):
+    """rng_state() through torch.save and torch.load(weights_only=True): the draws after set_rng_state are the
+    draws of the uninterrupted generators (NumPy's key as an int64 tensor, its cached Gaussian included)."""
+    seed_everything(3)
+    np.random.standard_normal()  # an odd number of normals: NumPy now holds a cached Gaussian
+    torch.save(ckpt.rng_state(), tmp_path / "rng.pt")
+    expected = _draws()
+    seed_everything(99)
+    state = torch.load(tmp_path / "rng.pt", weights_only=True)
+    assert state["numpy"]["has_gauss"] == 1 and state["numpy"]["state"]["key"].dtype == torch.int64
+    ckpt.set_rng_state(state)
+    assert _draws() == expected

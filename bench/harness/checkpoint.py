@@ -16,7 +16,6 @@ skipped in silence.
 from __future__ import annotations
 
 import io
-import logging
 import pickle
 import random
 import re
@@ -31,8 +30,6 @@ from torch import nn
 
 from relight_base.atomic import atomic_write_bytes, atomic_write_text
 from relight_base.errors import BenchError
-
-log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
 
@@ -56,8 +53,8 @@ class CheckpointError(BenchError):
 def unusable(path: Path, why: str) -> CheckpointError:
     """The error for checkpoint ``path`` that cannot be resumed from, ``why`` and what to do about it."""
     return CheckpointError(
-        f"checkpoint {path}: {why}, so training does not resume from it. Delete the file (a rerun then resumes "
-        f"from the newest checkpoint left, or starts over), or rerun with --restart to discard this experiment's "
+        f"checkpoint {path}: {why}. Training does not resume from it: delete the file (a rerun then resumes from "
+        f"the newest checkpoint left, or starts over), or rerun with --restart to discard this experiment's "
         f"checkpoints and train it from scratch"
     )
 
@@ -176,17 +173,22 @@ def _refused(path: Path, exc: pickle.UnpicklingError) -> str:
             names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # only to name them; the refusal stands either way
         names = []
-    found = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
-    detail = ", ".join(sorted(names)) if names else (found.group(1).strip() if found else exception_line(exc))
-    return (f"it holds objects other than tensors and plain values ({detail}), which could run code when "
-            f"loaded, so it was not loaded. relight-bench writes tensors and plain values only: this file was "
-            f"written by something else, or altered")
+    if names:
+        what = f"it refers to Python objects other than tensors and plain values ({', '.join(sorted(names))})"
+    else:
+        found = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+        detail = found.group(1).strip() if found else exception_line(exc)
+        what = f"it holds what weights-only loading refuses ({detail})"
+    return (f"{what}: loading it could run code, so it was not loaded (relight-bench writes tensors and plain "
+            f"values only; this file was written by something else, or altered)")
 
 
-def exception_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` of ``exc``, for an error message."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+def exception_line(exc: BaseException, limit: int = 200) -> str:
+    """``Type: message`` of ``exc`` on one line, cut at ``limit`` characters, for an error message."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def clear(folder: Path) -> None:
@@ -196,7 +198,7 @@ def clear(folder: Path) -> None:
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
-    """Save ``model.state_dict()`` atomically."""
+    """Save ``model.state_dict()`` atomically (tensors only: it loads with ``weights_only=True``)."""
     atomic_write_bytes(path, _plain_bytes(model.state_dict()))
 
 
