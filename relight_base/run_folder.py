@@ -8,8 +8,10 @@
     results.json                  companion: metric conventions and provenance
     timing.csv                    the timing phase's raw rounds: one row per (round, model), seconds
     timing.json                   the timing phase: id, device, threads, size, rounds, warm-up, order rule
-    .shared.lock                  held for a moment while a process rewrites the shared files (bench.harness.lock)
+    .shared.lock                  held for a moment while a process rewrites the shared files (bench.harness.lock;
+                                  .shared.lock.takeover and .takeover.break appear for a moment during a take-over)
     launch/                       what a launcher needs: the config snapshot units load, Slurm's job files and logs
+                                  (0700, this user's only: its files are loaded as code)
     <experiment>/
         submission.zip            `bench export`'s NTIRE 2021 submission (default place)
         seed<k>/
