@@ -34,7 +34,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from tqdm import tqdm
 
@@ -82,18 +81,26 @@ def resize_and_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
     return out[:, top:top + size, left:left + size].contiguous()
 
 
-def load_rgb(path: Path, mirror: bool, size: int | None) -> torch.Tensor:
-    """Decode a PNG -> ``(3, S, S)`` uint8 (flipped left-right first when ``mirror``)."""
-    array = vidit_io.read_rgb(path)
+def load_rgb(path: Path, mirror: bool, size: int | None, *,
+             max_pixels: int = vidit_io.DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Decode a PNG -> ``(3, S, S)`` uint8 in [0, 255] (flipped left-right first when ``mirror``).
+
+    A PNG of more than ``max_pixels`` pixels is refused from its header (:class:`DataError`).
+    """
+    array = vidit_io.read_rgb(path, max_pixels=max_pixels)
     if mirror:
         array = array[:, ::-1]
     tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
     return resize_and_crop(tensor, size).contiguous()
 
 
-def load_depth(path: Path, mirror: bool, size: int | None) -> torch.Tensor:
-    """Load a depth map -> ``(1, S, S)`` float32 (flipped left-right first when ``mirror``)."""
-    array = vidit_io.read_depth(path)
+def load_depth(path: Path, mirror: bool, size: int | None, *,
+               max_pixels: int = vidit_io.DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Load a depth map -> ``(1, S, S)`` float32 (flipped left-right first when ``mirror``).
+
+    The file is capped as the depth map of a ``max_pixels``-pixel image (:func:`datasets.io.depth_caps`).
+    """
+    array = vidit_io.read_depth(path, **vidit_io.depth_caps(max_pixels))
     if mirror:
         array = array[:, ::-1]
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
@@ -162,16 +169,20 @@ class RelightingDataset(Dataset):
     """Pairs of (input image + depth) -> target image, as ``size x size`` tensors (see the module doc).
 
     ``pairs`` usually come from :func:`datasets.pairs.build_pairs`, checked by
-    :func:`datasets.validate.validate_pairs`.  ``split`` only labels progress bars and messages.
+    :func:`datasets.validate.validate_pairs`.  ``split`` only labels progress bars and messages.  Images of more
+    than ``max_pixels`` pixels (the config's ``data.max_pixels``) are refused from their header when decoded,
+    and depth maps are capped accordingly.
     """
 
-    def __init__(self, pairs: Sequence[PairSpec], size: int | None, *, cache: bool = True, split: str = "train"):
+    def __init__(self, pairs: Sequence[PairSpec], size: int | None, *, cache: bool = True, split: str = "train",
+                 max_pixels: int = vidit_io.DEFAULT_MAX_PIXELS):
         if size is not None and size < 1:
             raise ValueError(f"size must be a positive side length or None, not {size}")
         self.pairs: list[PairSpec] = list(pairs)
         self.size = size
         self.cache = cache
         self.split = split
+        self.max_pixels = max_pixels
         rgb_index: dict[_Key, int] = {}
         depth_index: dict[_Key, int] = {}
         self._index: list[tuple[int, int, int | None]] = []  # per pair: rgb key, depth key, target key
@@ -182,8 +193,10 @@ class RelightingDataset(Dataset):
             if p.target_path is not None:
                 target = rgb_index.setdefault((Path(p.target_path), p.mirror), len(rgb_index))
             self._index.append((rgb, depth, target))
-        self._images = _DecodedFiles(list(rgb_index), load_rgb, 3, torch.uint8, size=size, keep=cache)
-        self._depths = _DecodedFiles(list(depth_index), load_depth, 1, torch.float32, size=size, keep=cache)
+        self._images = _DecodedFiles(list(rgb_index), functools.partial(load_rgb, max_pixels=max_pixels), 3,
+                                     torch.uint8, size=size, keep=cache)
+        self._depths = _DecodedFiles(list(depth_index), functools.partial(load_depth, max_pixels=max_pixels), 1,
+                                     torch.float32, size=size, keep=cache)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -219,10 +232,7 @@ class RelightingDataset(Dataset):
         """``(H, W)`` every decoded sample has, or None when native sizes (from the PNG headers) differ."""
         if self.size is not None:
             return (self.size, self.size)
-        shapes = []
-        for path, _ in self._images.keys:
-            with Image.open(path) as img:
-                shapes.append((img.height, img.width))
+        shapes = [vidit_io.png_dimensions(path) for path, _ in self._images.keys]
         if len(set(shapes)) > 1:
             return None
         return shapes[0] if shapes else (1, 1)

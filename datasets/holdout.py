@@ -45,11 +45,11 @@ def without_scenes(dataset: RelightingDataset, scenes: Sequence[str]) -> Relight
         return dataset
     drop = set(scenes)
     return RelightingDataset([p for p in dataset.pairs if p.scene_id not in drop], dataset.size,
-                             cache=dataset.cache, split=dataset.split)
+                             cache=dataset.cache, split=dataset.split, max_pixels=dataset.max_pixels)
 
 
 def holdout_split(dataset: RelightingDataset, scenes: Sequence[str]) -> RelightingDataset:
     """The plain input -> target pairs (origin ``baseline``) of ``scenes``: the task the tables score, on them."""
     keep = set(scenes)
     pairs = [p for p in dataset.pairs if p.scene_id in keep and p.origin == "baseline"]
-    return RelightingDataset(pairs, dataset.size, cache=dataset.cache, split="holdout")
+    return RelightingDataset(pairs, dataset.size, cache=dataset.cache, split="holdout", max_pixels=dataset.max_pixels)

@@ -1,7 +1,8 @@
 """Building a validated split ("train", "val" or "test") from the data config.
 
 ``data_cfg`` needs ``size``, ``input``, ``target``, ``extra_input`` (conditions such as "6500_N"),
-``cache`` and ``folders`` with ``train_input``, ``train_target``, ``val_input``, ``val_target``,
+``cache``, ``max_pixels`` (the largest image read, width x height; :data:`datasets.io.DEFAULT_MAX_PIXELS` when
+absent) and ``folders`` with ``train_input``, ``train_target``, ``val_input``, ``val_target``,
 ``test_input``, ``test_target`` and ``full`` (relative to the data root, or absolute; the last two may be
 None).  The extra-data strategies apply to the training split only; the full-naming folder is scanned only
 when a strategy needs it.  A test split without a ground-truth folder on disk yields samples without
@@ -18,6 +19,7 @@ from typing import Any, Sequence
 from datasets.errors import DataError
 from datasets.conditions import Condition
 from datasets.dataset import RelightingDataset
+from datasets.io import DEFAULT_MAX_PIXELS
 from datasets.layout import scan_full, scan_track1
 from datasets.pairs import ORIGINS, build_pairs, resolve_strategies
 from datasets.validate import validate_pairs
@@ -77,7 +79,7 @@ def build_split(
 
     ``strategies`` ("extra_input", "mirror") are used for ``split="train"`` and ignored, with a warning,
     otherwise.  Raises :class:`DataError` for missing folders or files and for any file that fails
-    :func:`datasets.validate.validate_pairs`.
+    :func:`datasets.validate.validate_pairs` (images above ``data_cfg.max_pixels`` pixels included).
     """
     if split not in _FOLDERS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
@@ -94,8 +96,10 @@ def build_split(
         extra=scan_full(full) if full is not None else None,
         extra_input_cond=Condition.parse(data_cfg.extra_input), extra_folder=full,
     )
-    validate_pairs(pairs, split=split, progress=progress)
-    dataset = RelightingDataset(pairs, data_cfg.size, cache=bool(getattr(data_cfg, "cache", True)), split=split)
+    max_pixels = int(getattr(data_cfg, "max_pixels", DEFAULT_MAX_PIXELS))
+    validate_pairs(pairs, split=split, progress=progress, max_pixels=max_pixels)
+    dataset = RelightingDataset(pairs, data_cfg.size, cache=bool(getattr(data_cfg, "cache", True)), split=split,
+                                max_pixels=max_pixels)
     log.info("%s split: %s", split, describe_split(dataset))
     return dataset
 

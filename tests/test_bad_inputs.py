@@ -15,6 +15,7 @@ from PIL import Image
 from bench.cli import main
 from datasets.io import write_depth_npy, write_rgba_png
 from datasets.synthetic import SyntheticSpec, generate
+from tests.test_safe_reading import forged_npy_header, forged_png, payload_npy
 
 TRAIN_IN = Path("track1_train/input")
 
@@ -47,6 +48,15 @@ def _write_16bit_grey(path: Path) -> None:
     Image.fromarray(np.full((16, 16), 40000, np.uint16)).save(path)
 
 
+def _overwrite(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+def _plant_payload(path: Path, marker: Path) -> None:
+    """A depth file whose pickle would create ``marker`` (``open(marker, "w")``) if it were unpickled."""
+    path.write_bytes(payload_npy("open", marker))
+
+
 # case id -> (what to break, expected message fragment); each function gets (tmp_path, data_root, config_path)
 # and returns the extra CLI arguments.
 CASES = {
@@ -68,6 +78,17 @@ CASES = {
                         "non-finite"),
     "npy_not_depth": (lambda t, d, c: _none(np.save(d / TRAIN_IN / "Image000.npy", np.array("hello"))), "Image000.npy"),
     "truncated_npy": (lambda t, d, c: _none(_truncate(d / TRAIN_IN / "Image001.npy")), "Image001.npy"),
+    "pickle_payload_npy": (lambda t, d, c: _none(_plant_payload(d / TRAIN_IN / "Image001.npy", t / "marker")),
+                           "Image001.npy: refused to load io.open"),
+    "not_npy_depth": (lambda t, d, c: _none(_overwrite(d / TRAIN_IN / "Image000.npy", b"\x80\x03N.")),
+                      "Image000.npy: not a readable .npy depth file (no .npy signature"),
+    "huge_npy_header": (lambda t, d, c: _none(_overwrite(d / TRAIN_IN / "Image000.npy", forged_npy_header((10**5,) * 2))),
+                        "Image000.npy: its .npy header promises an array of shape (100000, 100000)"),
+    "oversized_depth_file": (lambda t, d, c: _none(write_depth_npy(d / TRAIN_IN / "Image001.npy", np.zeros((200, 200)))),
+                             "Image001.npy: pickled depth file is"),
+    "png_bomb_header": (lambda t, d, c: _none(_overwrite(d / TRAIN_IN / "Image000.png", forged_png(30000, 30000))),
+                        "Image000.png: image is 30000x30000"),
+    "png_over_max_pixels": (lambda t, d, c: ["--set", "data.max_pixels=100"], "more than the limit of 100 pixels"),
     "size_mismatch": (lambda t, d, c: _none(Image.new("RGBA", (12, 16)).save(d / "track1_train/target/Image000.png")),
                       "Image000.png"),
     "missing_target": (lambda t, d, c: _none((d / "track1_train/target/Image001.png").unlink()), "Image001.png"),

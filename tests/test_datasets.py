@@ -293,8 +293,8 @@ def test_validate_checks_each_file_once(tmp_path, monkeypatch):
     pairs = build_pairs(_train_scenes(tree), N, E, STRATEGIES, extra=scan_full(tmp_path / FOLDERS["full"]))
     seen: list[Path] = []
     real_png, real_depth = validate.png_size, validate.read_depth
-    monkeypatch.setattr(validate, "png_size", lambda p: seen.append(p) or real_png(p))
-    monkeypatch.setattr(validate, "read_depth", lambda p: seen.append(p) or real_depth(p))
+    monkeypatch.setattr(validate, "png_size", lambda p, **caps: seen.append(p) or real_png(p, **caps))
+    monkeypatch.setattr(validate, "read_depth", lambda p, **caps: seen.append(p) or real_depth(p, **caps))
     validate_pairs(pairs, split="train", progress=False)
     # per scene: N input, E target, NE input, W target, depth (shared by all three pairs)
     assert len(seen) == len(set(seen)) == 2 * 5
@@ -330,13 +330,13 @@ def _count_decodes(monkeypatch) -> dict[str, int]:
     calls = {"rgb": 0, "depth": 0}
     real_rgb, real_depth = vidit_io.read_rgb, vidit_io.read_depth
 
-    def rgb(path):
+    def rgb(path, **caps):
         calls["rgb"] += 1
-        return real_rgb(path)
+        return real_rgb(path, **caps)
 
-    def depth(path):
+    def depth(path, **caps):
         calls["depth"] += 1
-        return real_depth(path)
+        return real_depth(path, **caps)
 
     monkeypatch.setattr(vidit_io, "read_rgb", rgb)
     monkeypatch.setattr(vidit_io, "read_depth", depth)

@@ -23,7 +23,8 @@ from relight_base.errors import BenchError
 from relight_base.results import Weights
 from bench.harness.modeling import RelightingModel, build_model, inference_model
 from models.registry import load_plugins
-from datasets.io import encode_rgb_png, read_depth, read_rgb, to_uint8_image
+from datasets.io import (DEFAULT_MAX_PIXELS, check_pixels, depth_caps, encode_rgb_png, read_depth, read_rgb,
+                         to_uint8_image)
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +65,29 @@ def _channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
-def read_depth_any(path: Path) -> np.ndarray:
-    """A depth map from a VIDIT ``.npy`` (or plain 2-D array) or a greyscale PNG (16-bit / 65535, 8-bit / 255)."""
+def read_depth_any(path: Path, *, image_hw: tuple[int, int] | None = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A depth map from a VIDIT ``.npy`` (or plain 2-D array) or a greyscale PNG (16-bit / 65535, 8-bit / 255).
+
+    Returns ``(H, W) float32`` (a PNG's values in [0, 1]).  Nothing in the file runs, and nothing larger than
+    the depth map of the image it goes with is read: with ``image_hw`` (the RGB image's height and width) a
+    ``.npy`` is capped by :func:`datasets.io.depth_caps` of H x W and an image by 2 x H x W pixels; without
+    it, by ``max_pixels``.  An image over its cap is refused from its header, before decoding.
+    """
     path = Path(path)
+    pixels = image_hw[0] * image_hw[1] if image_hw is not None else max_pixels
     if path.suffix.lower() == ".npy":
-        return read_depth(path)
+        return read_depth(path, **depth_caps(pixels))
+    limit = 2 * pixels if image_hw is not None else max_pixels
     try:
         with Image.open(path) as img:
             mode = img.mode
+            check_pixels(path, img.height, img.width, limit)
             array = np.array(img)
     except FileNotFoundError:
         raise DataError(f"{path}: depth file not found") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{path}: refused by Pillow as a possible decompression bomb ({exc})") from None
     except OSError as exc:
         raise DataError(f"{path}: not a readable image ({exc})") from None
     if mode.startswith("I;16") or (mode == "I" and array.max(initial=0) <= 65535):
@@ -94,11 +107,14 @@ def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: 
                  weights: str | None = None) -> None:
     """Relight ``image`` with ``depth`` at its native size and write the result as an RGB PNG.
 
+    Images above the run's ``data.max_pixels`` are refused from their header; the depth file is capped by the
+    image's size (see :func:`read_depth_any`).
+
     ``weights``: last, best, or None for the run's ``eval.weights`` (see :func:`load_trained`).
     """
-    _, _, model = load_trained(run_dir, experiment, seed, weights=weights)
-    rgb = read_rgb(image)
-    dmap = read_depth_any(depth)
+    cfg, _, model = load_trained(run_dir, experiment, seed, weights=weights)
+    rgb = read_rgb(image, max_pixels=cfg.data.max_pixels)
+    dmap = read_depth_any(depth, image_hw=rgb.shape[:2], max_pixels=cfg.data.max_pixels)
     if dmap.shape != rgb.shape[:2]:
         raise DataError(f"{depth}: depth is {dmap.shape[1]}x{dmap.shape[0]} but {image} is {rgb.shape[1]}x{rgb.shape[0]}")
     fast = inference_model(model)
