@@ -154,3 +154,32 @@ def test_predict_unknown_experiment_is_a_clear_error(plugin_run, tmp_path, capsy
     assert main(["predict", str(run_dir), "--experiment", "tinny", "--image", "x.png", "--depth", "x.npy",
                  "--out", str(tmp_path / "o.png")]) == 2
     assert "did you mean 'tiny'" in capsys.readouterr().err
+
+
+def test_predict_imports_a_run_folders_plugins_only_when_asked(plugin_run, tmp_path, capsys, monkeypatch):
+    """A run folder someone else wrote lists plugins; predict and export import none of them (one here would
+    write a marker file on import) unless ``--plugin`` names it."""
+    import shutil
+    import sys
+
+    from models import registry
+
+    root, run_dir = plugin_run
+    (root / "marker_plugin.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
+    foreign = shutil.copytree(run_dir, tmp_path / "foreign")
+    config = yaml.safe_load((foreign / "config.yaml").read_text())
+    config["plugins"] = ["marker_plugin", "tiny_plugin_module"]
+    (foreign / "config.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(registry, "_REGISTRY", {k: v for k, v in registry._REGISTRY.items() if k != "tiny_plugin_fusion"})
+    monkeypatch.delitem(sys.modules, "tiny_plugin_module", raising=False)
+    image = root / "data" / "track1_test" / "Image005.png"
+    argv = ["predict", str(foreign), "--experiment", "tiny", "--image", str(image),
+            "--depth", str(root / "data" / "track1_test" / "Image005.npy"), "--out", str(tmp_path / "o.png")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "'tiny_plugin_fusion', which is not built in" in err and "marker_plugin, tiny_plugin_module" in err
+    assert "pass --plugin MODULE" in err and not (tmp_path / "o.png").exists()
+    assert main(["export", str(foreign), "--experiment", "tiny"]) == 2
+    assert main(argv + ["--plugin", "tiny_plugin_module"]) == 0
+    assert (tmp_path / "o.png").exists()
+    assert not (tmp_path / "imported").exists(), "a plugin the run folder lists was imported"

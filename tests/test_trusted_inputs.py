@@ -145,6 +145,10 @@ def test_a_world_writable_run_folder_without_the_sticky_bit_is_refused(tmp_path,
     atomic.refuse_world_writable(run_dir)
     run_dir.chmod(0o775)  # group-writable shared storage is fine
     atomic.refuse_world_writable(run_dir)
+    run_dir.parent.chmod(0o777)  # the output root too: the run folder itself could be replaced
+    assert main(["run", str(config), "--out", str(tmp_path / "runs"), "--no-progress"]) == 2
+    assert f"{run_dir.parent} is writable by every user" in capsys.readouterr().err
+    run_dir.parent.chmod(0o755)
 
 
 def test_the_launch_folder_is_private_and_refused_when_someone_else_made_it(tmp_path):

@@ -47,6 +47,10 @@ def add_trained_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", choices=Weights.values(), default=None,
                         help="last: model.pt (end of training); best: best.pt (best held-out score, kept when the "
                              "run set train.val_every); default: the run's eval.weights")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (repeatable): needed when the experiment's model comes from a plugin. "
+                             "The plugins a run folder's config lists are never imported from it, since importing a "
+                             "plugin runs its code: name only modules you trust")
 
 
 def parse_names(text: str, flag: str) -> list[str]:

@@ -30,6 +30,7 @@ def execute(args: argparse.Namespace) -> int:
     """Write the submission zip and print its path."""
     from bench.harness.inference import export_submission
 
-    path = export_submission(args.run_dir, args.experiment, out=args.out, seed=args.seed, weights=args.weights)
+    path = export_submission(args.run_dir, args.experiment, out=args.out, seed=args.seed, weights=args.weights,
+                             plugins=args.plugin)
     print(f"submission: {path}")
     return EXIT_OK

@@ -32,6 +32,7 @@ def execute(args: argparse.Namespace) -> int:
     """Relight ``args.image`` with ``args.depth`` and write the result to ``args.out``."""
     from bench.harness.inference import predict_file
 
-    predict_file(args.run_dir, args.experiment, args.image, args.depth, args.out, seed=args.seed, weights=args.weights)
+    predict_file(args.run_dir, args.experiment, args.image, args.depth, args.out, seed=args.seed, weights=args.weights,
+                 plugins=args.plugin)
     print(f"relit image: {args.out}")
     return EXIT_OK

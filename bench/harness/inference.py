@@ -10,6 +10,7 @@ import statistics
 import time
 import zipfile
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,7 +23,8 @@ from datasets.errors import DataError
 from relight_base.errors import BenchError
 from relight_base.results import Weights
 from bench.harness.modeling import RelightingModel, build_model, inference_model
-from models.registry import load_plugins
+from models.errors import RegistryError
+from models.registry import list_models, load_plugins
 from datasets.io import (DEFAULT_MAX_PIXELS, check_pixels, depth_caps, encode_rgb_png, read_depth, read_rgb,
                          to_uint8_image)
 
@@ -30,11 +32,14 @@ log = logging.getLogger(__name__)
 
 
 def load_trained(run_dir: Path, experiment: str, seed: int | None = None, device: torch.device | str = "cpu",
-                 weights: str | None = None) -> tuple[BenchConfig, ExperimentConfig, RelightingModel]:
+                 weights: str | None = None,
+                 plugins: Sequence[str] = ()) -> tuple[BenchConfig, ExperimentConfig, RelightingModel]:
     """The config, experiment and trained model (eval mode) of ``experiment`` in a run folder.
 
     ``weights``: ``last`` (model.pt), ``best`` (best.pt, kept by ``train.val_every``) or None for the run's
-    ``eval.weights``.
+    ``eval.weights``.  ``plugins``: modules to import first.  The plugins a run folder's config lists are never
+    imported from it (a run folder is data; a plugin is code): a model that only a plugin registers needs the
+    caller to name that plugin (``--plugin``), or to have imported it already (a run does, from its own config).
     """
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / run_folder.CONFIG_YAML)
@@ -44,13 +49,25 @@ def load_trained(run_dir: Path, experiment: str, seed: int | None = None, device
     if which not in Weights.values():
         raise BenchError(f"weights: expected one of {', '.join(Weights.values())}, not {which!r}")
     path = run_folder.experiment_dir(run_dir, experiment, seed) / Weights(which).file
-    load_plugins(cfg.plugins)
+    load_plugins(plugins)
+    _check_registered(exp, cfg, run_dir)
     model = build_model(exp, dataclasses.replace(cfg.weights, backbone=False))  # trained weights replace them
     if any(True for _ in model.parameters()):
         if not path.is_file():
             raise BenchError(_missing_weights(path, which, experiment, seed))
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return cfg, exp, model.to(device).eval()
+
+
+def _check_registered(exp: ExperimentConfig, cfg: BenchConfig, run_dir: Path) -> None:
+    """A :class:`RegistryError` when ``exp``'s model is not registered here, naming the plugins its run listed."""
+    if exp.model in list_models():
+        return
+    listed = ", ".join(cfg.plugins) or "none"
+    raise RegistryError(
+        f"{run_dir / run_folder.CONFIG_YAML}: experiment {exp.name!r} uses model {exp.model!r}, which is not built "
+        f"in (the run's config lists the plugins: {listed}). Importing a plugin runs its code, so plugins named in a "
+        f"run folder are imported only when you ask: pass --plugin MODULE for a module you trust (on PYTHONPATH)")
 
 
 def _missing_weights(path: Path, which: str, experiment: str, seed: int) -> str:
@@ -104,7 +121,7 @@ def _tensors(rgb: np.ndarray, depth: np.ndarray, device) -> tuple[torch.Tensor, 
 
 
 def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: Path, *, seed: int | None = None,
-                 weights: str | None = None) -> None:
+                 weights: str | None = None, plugins: Sequence[str] = ()) -> None:
     """Relight ``image`` with ``depth`` at its native size and write the result as an RGB PNG.
 
     Images above the run's ``data.max_pixels`` are refused from their header; the depth file is capped by the
@@ -112,7 +129,7 @@ def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: 
 
     ``weights``: last, best, or None for the run's ``eval.weights`` (see :func:`load_trained`).
     """
-    cfg, _, model = load_trained(run_dir, experiment, seed, weights=weights)
+    cfg, _, model = load_trained(run_dir, experiment, seed, weights=weights, plugins=plugins)
     rgb = read_rgb(image, max_pixels=cfg.data.max_pixels)
     dmap = read_depth_any(depth, image_hw=rgb.shape[:2], max_pixels=cfg.data.max_pixels)
     if dmap.shape != rgb.shape[:2]:
@@ -124,7 +141,7 @@ def predict_file(run_dir: Path, experiment: str, image: Path, depth: Path, out: 
 
 
 def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None, seed: int | None = None,
-                      weights: str | None = None) -> Path:
+                      weights: str | None = None, plugins: Sequence[str] = ()) -> Path:
     """Relight every test input at native size; zip one PNG per scene plus the challenge's readme.txt.
 
     ``weights``: last, best, or None for the run's ``eval.weights`` (see :func:`load_trained`).
@@ -132,7 +149,7 @@ def export_submission(run_dir: Path, experiment: str, *, out: Path | None = None
     from bench.harness.data import build_split
 
     run_dir = Path(run_dir)
-    cfg, exp, model = load_trained(run_dir, experiment, seed, weights=weights)
+    cfg, exp, model = load_trained(run_dir, experiment, seed, weights=weights, plugins=plugins)
     which = weights or cfg.eval.weights
     data = json.loads((run_dir / run_folder.DATA_JSON).read_text())
     test = build_split(dataclasses.replace(cfg.data, size=None), Path(data["root"]), "test")

@@ -65,7 +65,8 @@ def prepare(cfg: BenchConfig, out_root: Path, *, progress: bool = True, ctx: Dis
     run_dir = Path(out_root) / cfg.name
     if ctx.is_main:
         ensure_output_dir(run_dir)
-        refuse_world_writable(run_dir)
+        for folder in (run_dir.parent, run_dir):  # where others could replace what a run reads back
+            refuse_world_writable(folder)
     return _prepare_data(cfg, run_dir, progress, ctx)
 
 
