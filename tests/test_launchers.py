@@ -23,6 +23,7 @@ from tests.launch_helpers import (REPO, THREE_EXPERIMENTS, install_plugin, resul
                                   write_config)
 
 
+@pytest.mark.slow  # unit processes of their own: about 5-20 s each
 def test_local_launcher_with_two_jobs_gives_the_inline_metrics(tmp_path, monkeypatch, capsys):
     install_plugin(tmp_path, monkeypatch)
     config = write_config(tmp_path, THREE_EXPERIMENTS)
@@ -67,6 +68,7 @@ def test_shared_files_lock_excludes_concurrent_writers(tmp_path):
     assert not (tmp_path / ".shared.lock").exists()
 
 
+@pytest.mark.slow  # unit processes of their own: about 5-20 s each
 def test_two_units_write_one_run_folder_at_once(tmp_path, monkeypatch):
     """Two `bench unit` processes of one run start together; the shared files are rebuilt from both."""
     install_plugin(tmp_path, monkeypatch)
@@ -92,6 +94,7 @@ def test_two_units_write_one_run_folder_at_once(tmp_path, monkeypatch):
     assert len(pd.read_csv(run_dir / "results.csv")) == 4
 
 
+@pytest.mark.slow  # unit processes of their own: about 5-20 s each
 def test_a_unit_stopped_by_sigterm_records_cancelled_and_shows_in_the_results(tmp_path, monkeypatch):
     install_plugin(tmp_path, monkeypatch)
     config = write_config(tmp_path, [{"name": "slow", "model": "launch_slow_conv"}], steps=200)
