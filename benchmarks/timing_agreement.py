@@ -26,6 +26,7 @@ from bench.harness.config import load_config
 from bench.harness.distributed import pick_device
 from bench.harness.modeling import inference_options
 from bench.harness.timing_phase import time_run
+from models.registry import load_plugins
 from relight_base import run_folder
 
 
@@ -63,8 +64,12 @@ def main() -> int:
     parser.add_argument("--model", default="mbnet", help="compare the experiments of this model (default mbnet)")
     parser.add_argument("--rounds", type=int, help="eval.timing_rounds for the repeated phases (default: the run's)")
     parser.add_argument("--threads", type=int, help="eval.timing_threads for the repeated phases (default: the run's)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (repeatable), for models from plugins: a run folder's own plugin list "
+                             "is never imported from it")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    load_plugins(args.plugin)
     cfg = load_config(args.run_dir / run_folder.CONFIG_YAML)
     cfg.eval.timing_rounds = args.rounds or cfg.eval.timing_rounds
     cfg.eval.timing_threads = args.threads or cfg.eval.timing_threads

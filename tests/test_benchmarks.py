@@ -109,6 +109,7 @@ def test_timing_agreement(tmp_path):
     assert (run_dir / "timing.csv").is_file()
 
     out = _run("-m", "benchmarks.timing_agreement", str(run_dir), "--model", model, "--repeats", "1",
+               "--plugin", "benchmarks_test_plugin",
                extra_path=tmp_path)
     assert f"experiments conv, conv_res (model {model}); 2 rounds, 0 warm-up" in out, out
     assert "all 3 experiments timed together" in out, out
