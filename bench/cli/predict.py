@@ -10,7 +10,9 @@ from bench.cli.exit_codes import EXIT_OK
 
 _DESCRIPTION = (
     "Relight one image (any size) with the weights of a trained experiment. Depth: a VIDIT .npy "
-    "(pickled dict; only load files you trust), a plain 2-D .npy, or a 16-bit/8-bit greyscale PNG (scaled to [0,1])."
+    "(pickled dict, read admitting only numpy arrays and numbers: nothing in it runs), a plain 2-D .npy, or a "
+    "16-bit/8-bit greyscale PNG (scaled to [0,1]). A model from a plugin needs --plugin: the plugins a run folder "
+    "lists are never imported from it."
 )
 _EPILOG = """\
 example:
