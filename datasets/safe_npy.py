@@ -82,17 +82,22 @@ def _read_header(handle: io.BufferedReader, path: Path) -> tuple[tuple[int, ...]
     return tuple(int(n) for n in shape), bool(fortran), dtype
 
 
+def _counted(path: Path, shape: tuple[int, ...], max_elements: int, what: str, then: str = "") -> int:
+    """The element count of ``shape``; a :class:`DataError` naming ``path`` when it is over ``max_elements``."""
+    count = math.prod(shape)
+    if count > max_elements:
+        raise DataError(f"{path}: {what} of shape {shape} ({count:,} elements), more than the {max_elements:,} a "
+                        f"depth map of its image may have{then}")
+    return count
+
+
 def _load_numeric(handle, path: Path, shape: tuple[int, ...], fortran: bool, dtype: np.dtype,
                   max_elements: int) -> np.ndarray:
     """Read the data of a non-object ``.npy`` (header already read): checks dtype, element count and file size first."""
     if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise DataError(f"{path}: not a depth map: expected real numbers, found an array of dtype {dtype}")
-    count = math.prod(shape)
-    if count > max_elements:
-        raise DataError(
-            f"{path}: its .npy header promises an array of shape {shape} ({count:,} elements), more than the "
-            f"{max_elements:,} a depth map of its image may have; refused before reading its data"
-        )
+    count = _counted(path, shape, max_elements, "its .npy header promises an array",
+                     "; refused before reading its data")
     needed = count * dtype.itemsize
     available = os.fstat(handle.fileno()).st_size - handle.tell()
     if available < needed:
@@ -214,12 +219,7 @@ class _CheckedArray(np.ndarray):
             raise DataError(f"{path}: pickled array has an invalid shape {shape!r}")
         if not isinstance(stub, _DTypeStub) or type(fortran) is not bool:
             raise DataError(f"{path}: pickled array state is not numpy's (version 1, shape, dtype, order, data)")
-        count = math.prod(shape)
-        if count > max_elements:
-            raise DataError(
-                f"{path}: the pickled depth map holds an array of shape {shape} ({count:,} elements), more than the "
-                f"{max_elements:,} a depth map of its image may have"
-            )
+        count = _counted(path, shape, max_elements, "the pickled depth map holds an array")
         dtype = stub.dtype
         if dtype == np.dtype(object):
             ok = type(data) is list and len(data) == count  # numpy reads past a short list
