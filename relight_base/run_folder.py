@@ -2,10 +2,12 @@
 
 ``<out>/<name>/`` of one ``bench run``::
 
-    config.yaml                   the resolved config (defaults filled in, overrides applied)
+    config.yaml                   the resolved config (defaults filled in, overrides applied; a rescoring rewrites it)
+    protocol.yaml                 what decides the verdicts (eval.weights, splits, seeds, report: ...), written once
+                                  when the run first started and never overwritten (bench.harness.protocol)
     data.json                     where the data came from and what each split holds
     results.csv                   one row per experiment x seed x split
-    results.json                  companion: metric conventions and provenance
+    results.json                  companion: metric conventions, provenance, and the rescorings since the protocol
     timing.csv                    the timing phase's raw rounds: one row per (round, model), seconds
     timing.json                   the timing phase: id, device, threads, size, rounds, warm-up, order rule
     .shared.lock                  held for a moment while a process rewrites the shared files (bench.harness.lock;
@@ -38,6 +40,7 @@ import re
 from pathlib import Path
 
 CONFIG_YAML = "config.yaml"
+PROTOCOL_YAML = "protocol.yaml"
 DATA_JSON = "data.json"
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
@@ -66,8 +69,8 @@ PREDICTIONS_DIR = "predictions"
 # name becomes a folder of the run folder, so it must not be one of the run folder's own entries either.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NAME_RULE = "letters, digits, '-', '_', '.', starting with a letter or digit"
-RESERVED_NAMES = (CONFIG_YAML, DATA_JSON, RESULTS_CSV, RESULTS_JSON, TIMING_CSV, TIMING_JSON, LAUNCH_DIR, REPORT_HTML,
-                  TABLES_DIR, FIGURES_DIR)
+RESERVED_NAMES = (CONFIG_YAML, PROTOCOL_YAML, DATA_JSON, RESULTS_CSV, RESULTS_JSON, TIMING_CSV, TIMING_JSON, LAUNCH_DIR,
+                  REPORT_HTML, TABLES_DIR, FIGURES_DIR)
 
 
 def name_problem(name: object, *, experiment: bool = True) -> str | None:

@@ -6,10 +6,15 @@ It reads only what ``bench run`` wrote (laid out as :mod:`relight_base.run_folde
 * :mod:`reports.loading`: reads run folders (results checked against the contract, older ones given its
   defaults) and refuses to merge ones that are not comparable;
 * :mod:`reports.per_image`: the per-image metrics (``metrics_<split>.csv``), each image averaged over seeds;
-* :mod:`reports.statistics`: bootstrap CIs and paired differences (``scipy.stats``), seeded;
+* :mod:`reports.statistics`: bootstrap CIs and paired differences over images (``scipy.stats``), seeded: the
+  test-set uncertainty of these trained weights;
+* :mod:`reports.seed_level`: t-intervals and tests over the seeds' means, Holm, P(better): what retraining changes;
 * :mod:`reports.ranking`, :mod:`reports.timing_phases`: which row is significantly best, or a tie; time is
   ranked only within one timing phase;
-* :mod:`reports.deltas`: paired Δ per image against the reference rows (``report:`` section, :mod:`reports.settings`);
+* :mod:`reports.deltas`: Δ against the reference rows (``report:`` section, :mod:`reports.settings`) at the image
+  and seed levels, and each Δ's verdict;
+* :mod:`reports.train_logs`: every seed's ``train_log.csv``: held-out curves over seeds, rank stability;
+* :mod:`reports.reference_rows`: the paper's published rows and the NTIRE 2021 leaderboard;
 * :mod:`reports.extra_rows`: rows scored from published images (``bench report --extra NAME=CSV``);
 * :mod:`reports.tables`: Tables 1-4 as numeric frames; :mod:`reports.formats`, :mod:`reports.writers`,
   :mod:`reports.legend`, :mod:`reports.conventions`: their cells, CSV/JSON/Markdown/LaTeX and captions;

@@ -3,7 +3,9 @@
 * :func:`comparison_strip` - one validation scene: input, depth (colour-mapped), each experiment's
   prediction and the ground truth side by side, with a second row of absolute-error maps.
 * :func:`scatter_svg` - PSNR against time per image, one point per experiment.
-* :func:`curves_svg` - training loss per step, one line per experiment.
+* :func:`curves_svg` - training loss per step, one line per experiment (optionally a band per line: the
+  lowest to the highest seed).
+* :func:`strip_svg` - one dot per seed for each row, with a tick at the mean.
 
 Only numpy and Pillow: no plotting library, no fonts beyond Pillow's built-in one.
 """
@@ -84,7 +86,7 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def _svg_frame(title: str, xlabel: str, ylabel: str, xr: tuple[float, float], yr: tuple[float, float],
-               xlog: bool = False) -> tuple[list[str], callable, callable]:
+               xlog: bool = False, xticks: bool = True) -> tuple[list[str], callable, callable]:
     x0, x1 = xr
     y0, y1 = yr
 
@@ -102,8 +104,8 @@ def _svg_frame(title: str, xlabel: str, ylabel: str, xr: tuple[float, float], yr
              f'<line x1="{_M}" y1="{_H - _M}" x2="{_M}" y2="{0.7 * _M}" stroke="black"/>',
              f'<text x="{_W / 2}" y="{_H - 14}" text-anchor="middle">{html.escape(xlabel)}</text>',
              f'<text x="14" y="{_H / 2}" text-anchor="middle" transform="rotate(-90 14 {_H / 2})">{html.escape(ylabel)}</text>']
-    xticks = [10 ** e for e in range(math.floor(math.log10(x0)), math.ceil(math.log10(x1)) + 1)] if xlog else _ticks(x0, x1)
-    for t in xticks:
+    ticks = [10 ** e for e in range(math.floor(math.log10(x0)), math.ceil(math.log10(x1)) + 1)] if xlog else _ticks(x0, x1)
+    for t in ticks if xticks else []:
         if x0 <= t <= x1:
             parts.append(f'<text x="{fx(t):.1f}" y="{_H - _M + 14}" text-anchor="middle">{t:g}</text>')
     for t in _ticks(y0, y1):
@@ -128,23 +130,61 @@ def scatter_svg(points: Sequence[tuple[str, float, float]], title: str, xlabel: 
     return "\n".join(parts + ["</svg>"])
 
 
-def curves_svg(curves: Sequence[tuple[str, Sequence[float], Sequence[float]]], title: str, xlabel: str, ylabel: str) -> str:
-    """An SVG line plot of ``(label, xs, ys)`` curves with a legend."""
-    curves = [(n, list(x), list(y)) for n, x, y in curves if len(x)]
+Band = tuple[Sequence[float], Sequence[float]]  # lowest and highest value at each x of a curve
+
+
+def curves_svg(curves: Sequence[tuple[str, Sequence[float], Sequence[float]]], title: str, xlabel: str, ylabel: str,
+               bands: Sequence[Band | None] | None = None, empty: str = "no training logged (no trainable "
+               "parameters or zero steps)") -> str:
+    """An SVG line plot of ``(label, xs, ys)`` curves with a legend; ``bands[k]`` (or None) shades curve k."""
+    bands = list(bands) if bands is not None else [None] * len(curves)
+    kept = [(c, b) for c, b in zip(curves, bands) if len(c[1])]
+    curves, bands = [(n, list(x), list(y)) for (n, x, y), _ in kept], [b for _, b in kept]
     if not curves:
-        return _empty_svg(title, "no training logged (no trainable parameters or zero steps)")
+        return _empty_svg(title, empty)
     xs = [v for _, x, _ in curves for v in x]
     ys = [v for _, _, y in curves for v in y if math.isfinite(v)]
+    ys += [v for b in bands if b is not None for v in (*b[0], *b[1]) if math.isfinite(v)]
     if not ys:
-        return _empty_svg(title, "no finite loss values")
+        return _empty_svg(title, "no finite values")
     pad = (max(ys) - min(ys)) * 0.05 or 0.5
     parts, fx, fy = _svg_frame(title, xlabel, ylabel, (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1),
                                (min(ys) - pad, max(ys) + pad))
     for k, (name, x, y) in enumerate(curves):
         colour = PALETTE[k % len(PALETTE)]
+        if bands[k] is not None:
+            low, high = bands[k]
+            outline = [(a, b) for a, b in zip(x, high)] + [(a, b) for a, b in zip(reversed(x), reversed(list(low)))]
+            points = " ".join(f"{fx(a):.1f},{fy(b):.1f}" for a, b in outline if math.isfinite(b))
+            parts.append(f'<polygon points="{points}" fill="{colour}" fill-opacity="0.15" stroke="none"/>')
         path = " ".join(f"{fx(a):.1f},{fy(b):.1f}" for a, b in zip(x, y) if math.isfinite(b))
         parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"><title>{html.escape(name)}</title></polyline>')
         parts.append(f'<text x="{_W - _M / 2 - 4}" y="{34 + 14 * k}" text-anchor="end" fill="{colour}">{html.escape(name)}</text>')
+    return "\n".join(parts + ["</svg>"])
+
+
+def strip_svg(groups: Sequence[tuple[str, Sequence[float]]], title: str, ylabel: str) -> str:
+    """An SVG strip plot: for each ``(label, values)`` one dot per value (spread sideways so equal values stay
+    visible) and a short line at their mean; non-finite values are left out."""
+    groups = [(n, [v for v in vals if math.isfinite(v)]) for n, vals in groups]
+    groups = [(n, vals) for n, vals in groups if vals]
+    if not groups:
+        return _empty_svg(title, "no values to plot")
+    ys = [v for _, vals in groups for v in vals]
+    pad = (max(ys) - min(ys)) * 0.1 or 0.5
+    parts, _, fy = _svg_frame(title, "", ylabel, (0.0, 1.0), (min(ys) - pad, max(ys) + pad), xticks=False)
+    slot = (_W - 1.5 * _M) / len(groups)
+    for k, (name, vals) in enumerate(groups):
+        colour, centre = PALETTE[k % len(PALETTE)], _M + slot * (k + 0.5)
+        for i, v in enumerate(vals):
+            x = centre + (i - (len(vals) - 1) / 2) * min(8.0, slot / (len(vals) + 1))
+            parts.append(f'<circle cx="{x:.1f}" cy="{fy(v):.1f}" r="3.5" fill="{colour}" fill-opacity="0.8">'
+                         f'<title>{html.escape(name)}: {v:.4g}</title></circle>')
+        mean = sum(vals) / len(vals)
+        parts.append(f'<line x1="{centre - slot * 0.3:.1f}" y1="{fy(mean):.1f}" x2="{centre + slot * 0.3:.1f}" '
+                     f'y2="{fy(mean):.1f}" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<text x="{centre:.1f}" y="{_H - _M + 14}" text-anchor="middle" fill="{colour}">'
+                     f'{html.escape(name[:14])}</text>')
     return "\n".join(parts + ["</svg>"])
 
 

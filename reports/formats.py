@@ -1,11 +1,11 @@
 """A :class:`reports.tables.Table` as text: cells for the page, CSV (+ its column guide), Markdown and LaTeX.
 
-Quality cells read ``value [low, high]``: the mean over images and its bootstrap CI (intervals are not
-symmetric, so no ``±``).  ``value [n/a]``: no interval could be given (one image, zero variance, no per-image
-metrics stored); ``n/a``: no value at all (e.g. LPIPS without its weights).  A NaN is never printed as a number.
-``mean ± std`` appears only in the seed-variation block, labelled as the spread over seeds.
-Marks: **bold** the significantly best row of a column; ``(tied)`` the leader and the rows it is not
-significantly ahead of; ``†`` a Δ whose CI excludes 0.
+Quality cells read ``value [low, high]``: the mean over images and its bootstrap CI, the test-set uncertainty
+of these trained weights (intervals are not symmetric, so no ``±``), with a second line at the seed level:
+``seeds: sd S; t [low, high] (k)``.  ``value [n/a]``: no interval could be given (one image, zero variance, no
+per-image metrics stored); ``n/a``: no value at all (e.g. LPIPS without its weights).  A NaN is never printed
+as a number.  Marks: **bold** the significantly best row of a column; ``(tied)`` the leader and the rows it is
+not significantly ahead of; ``†`` a Δ whose image-level CI excludes 0.  Each Δ's verdict is in its own block.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from reports.deltas import NOT_COMPARED, REFERENCE
+from reports.seed_level import PAIRED, SEED_LEVEL_MIN
 from reports.tables import QUALITY, TIME, TIME_P90, Column, Table
 from reports.timing_phases import NO_PHASE
 
@@ -28,12 +29,14 @@ TIED_TEXT = " (tied)"
 
 @dataclass
 class Cell:
-    """One shown cell: its text, its mark (``best``/``tied``/``""``), a Δ whose CI excludes 0, a note (why n/a)."""
+    """One shown cell: its text, its mark (``best``/``tied``/``""``), a Δ whose CI excludes 0, a note (why n/a),
+    and a second line (``detail``: the seed level of a quality cell or Δ; empty: none)."""
 
     text: str
     mark: str = ""
     significant: bool = False
     note: str = ""
+    detail: str = ""
 
 
 @dataclass
@@ -81,6 +84,19 @@ def _mark(row: pd.Series, key: str) -> str:
     return "tied" if key in str(row.get("tied", "")).split(",") else ""
 
 
+def seed_detail(row: pd.Series, col: Column) -> str:
+    """A quality cell's seed level: ``seeds: sd 1.730; t [17.212, 21.500] (5)`` (t-interval from 3 seeds)."""
+    k, seeds = col.key, int(row.get(f"{col.key}_seeds") or 0)
+    if seeds == 0:
+        return ""
+    if seeds == 1:
+        return "1 seed: no spread over training runs"
+    text = f"seeds: sd {number(row[f'{k}_seed_std'], col.metric)}"
+    if finite(row.get(f"{k}_seed_ci_low")) and finite(row.get(f"{k}_seed_ci_high")):
+        text += f"; t [{number(row[f'{k}_seed_ci_low'], col.metric)}, {number(row[f'{k}_seed_ci_high'], col.metric)}]"
+    return f"{text} ({seeds})"
+
+
 def value_cell(row: pd.Series, col: Column) -> Cell:
     """A main-block cell of ``row`` (a row of :attr:`Table.frame`) in column ``col``."""
     k, mark = col.key, _mark(row, col.key)
@@ -88,7 +104,7 @@ def value_cell(row: pd.Series, col: Column) -> Cell:
         note = str(row.get(f"{k}_ci_note") or "")
         n = int(row.get(f"{k}_n") or 0)
         text = interval_text(row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"], col.metric)
-        return Cell(text, mark, note=(f"{note}; " if note else "") + f"n = {n} images")
+        return Cell(text, mark, note=(f"{note}; " if note else "") + f"n = {n} images", detail=seed_detail(row, col))
     if col.kind == TIME:
         text = number(row["time_median_s"], col.metric)
         if finite(row["time_median_s"]) and finite(row["time_q1_s"]) and finite(row["time_q3_s"]):
@@ -122,7 +138,8 @@ def main_block(table: Table, phases: dict[str, str] | None = None) -> Block:
 
 
 def delta_cell(row: pd.Series, name: str, metric: str) -> Cell:
-    """One Δ cell (``name``: ``delta_val_psnr`` etc.): ``+0.512 [+0.301, +0.720]`` and whether the CI excludes 0."""
+    """One Δ cell (``name``: ``delta_val_psnr`` etc.): the image-level ``+0.512 [+0.301, +0.720]`` (``†``: its CI
+    excludes 0) and the seed level on a second line."""
     note = str(row.get(f"{name}_note") or "")
     if note == REFERENCE:
         return Cell("reference")
@@ -131,7 +148,48 @@ def delta_cell(row: pd.Series, name: str, metric: str) -> Cell:
     significant = bool(row.get(f"{name}_excludes_0"))
     text = interval_text(row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"], metric, signed=True)
     n = row.get(f"{name}_n")
-    return Cell(text, significant=significant, note=(f"{note}; " if note else "") + f"n = {int(n or 0)} paired images")
+    return Cell(text, significant=significant, note=(f"{note}; " if note else "") + f"n = {int(n or 0)} paired images",
+                detail=seed_delta_text(row, name, metric))
+
+
+def seed_delta_text(row: pd.Series, name: str, metric: str) -> str:
+    """The seed level of a Δ: ``seeds, Welch 5 v 5: +0.912 [-1.203, +3.027], p 0.41 (Holm 0.82), P(better) 0.64``."""
+    n_row, n_ref = int(row.get(f"{name}_seed_n_row") or 0), int(row.get(f"{name}_seed_n_ref") or 0)
+    if not n_row or not n_ref:
+        return ""
+    test = "paired" if row.get(f"{name}_seed_test") == PAIRED else "Welch"
+    head = f"seeds, {test} {n_row} v {n_ref}: "
+    if not finite(row.get(f"{name}_seed_p")):
+        if min(n_row, n_ref) < SEED_LEVEL_MIN:
+            return head + f"no test below {SEED_LEVEL_MIN} seeds"
+        return head + f"{number(row.get(f'{name}_seed'), metric, signed=True)}, no test ({row.get(f'{name}_seed_note')})"
+    text = interval_text(row[f"{name}_seed"], row[f"{name}_seed_ci_low"], row[f"{name}_seed_ci_high"], metric, signed=True)
+    return (head + f"{text}, p {_p(row[f'{name}_seed_p'])} (Holm {_p(row[f'{name}_seed_p_holm'])}), "
+            f"P(better) {float(row[f'{name}_p_better']):.2f}")
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
+def verdict_cell(row: pd.Series, name: str) -> Cell:
+    """One verdict cell: ``holds across seeds`` / ``these weights only`` / ``tied`` (or reference, –)."""
+    note = str(row.get(f"{name}_note") or "")
+    if note == REFERENCE:
+        return Cell("reference")
+    if note == NOT_COMPARED:
+        return Cell("–", note="not a trained or published row")
+    return Cell(str(row.get(f"{name}_verdict") or "n/a"))
+
+
+def verdict_block(table: Table) -> Optional[Block]:
+    """Each Δ's verdict, one column per quality column and Δ set; None without any Δ set."""
+    if not table.deltas or table.frame.empty:
+        return None
+    header = ["Experiment"] + [f"{c.title}: {d.title}" for d in table.deltas for c in table.quality_columns]
+    rows = [(label, [verdict_cell(row, f"{d.prefix}_{c.key}") for d in table.deltas for c in table.quality_columns])
+            for label, row in table.frame.iterrows()]
+    return Block(f"{table.title.split(':')[0]}: verdict of each Δ (image level and seed level together)", header, rows)
 
 
 def delta_block(table: Table) -> Optional[Block]:
@@ -141,12 +199,13 @@ def delta_block(table: Table) -> Optional[Block]:
     header = ["Experiment"] + [f"{c.title}: {d.title}" for d in table.deltas for c in table.quality_columns]
     rows = [(label, [delta_cell(row, f"{d.prefix}_{c.key}", c.metric) for d in table.deltas for c in table.quality_columns])
             for label, row in table.frame.iterrows()]
-    title = f"{table.title.split(':')[0]}: paired differences per image (Δ = row − reference)"
+    title = (f"{table.title.split(':')[0]}: differences from the reference (Δ = row − reference), image level "
+             f"(test-set uncertainty of these trained weights) and seed level")
     return Block(title, header, rows)
 
 
 def seed_block(table: Table) -> Optional[Block]:
-    """Spread over seeds (mean ± std of each seed's mean over images), only when some row has several seeds."""
+    """Each seed's mean over the images, per row, with the std over seeds; only when some row has several seeds."""
     columns = table.quality_columns
     if table.frame.empty or not columns or int(table.frame["seeds"].max()) < 2:
         return None
@@ -154,16 +213,17 @@ def seed_block(table: Table) -> Optional[Block]:
     for label, row in table.frame.iterrows():
         cells = []
         for c in columns:
-            k, seeds = c.key, int(row[f"{c.key}_seeds"])
-            text = number(row[f"{k}_seed_mean"], c.metric)
-            if seeds >= 2 and finite(row[f"{k}_seed_std"]):
-                text += f" ± {number(row[f'{k}_seed_std'], c.metric)}"
-            cells.append(Cell(f"{text} ({seeds} seed{'s' if seeds != 1 else ''})" if text != "n/a" else text))
+            pairs = [item.split("=", 1) for item in str(row.get(f"{c.key}_seed_values") or "").split(";") if "=" in item]
+            text = ", ".join(f"{seed}: {number(float(value), c.metric)}" for seed, value in pairs) or "n/a"
+            if len(pairs) >= 2 and finite(row[f"{c.key}_seed_std"]):
+                text += f" (sd {number(row[f'{c.key}_seed_std'], c.metric)})"
+            cells.append(Cell(text))
         rows.append((label, cells))
-    title = f"{table.title.split(':')[0]}: spread over seeds (mean ± std of the seeds' means; not a CI)"
+    title = f"{table.title.split(':')[0]}: each seed's mean over the images (seed: value; sd over seeds, not a CI)"
     return Block(title, ["Experiment"] + [c.title for c in columns], rows)
 
 
 def blocks(table: Table, phases: dict[str, str] | None = None) -> list[Block]:
-    """Every block of ``table``, in the order shown: the table, its Δ, its spread over seeds."""
-    return [b for b in (main_block(table, phases), delta_block(table), seed_block(table)) if b is not None]
+    """Every block of ``table``, in the order shown: the table, its Δ, their verdicts, each seed's means."""
+    return [b for b in (main_block(table, phases), delta_block(table), verdict_block(table), seed_block(table))
+            if b is not None]

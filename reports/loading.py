@@ -140,3 +140,19 @@ def check_comparable(runs: list[LoadedRun]) -> None:
             seen[tuple(key)] = run.path
 
 
+
+
+def pairing(runs: list[LoadedRun]) -> dict[str, tuple[str, str]]:
+    """Experiment -> (model with its arguments, training pairs), for deciding which rows' seeds are paired
+    (:class:`reports.seed_level.SeedSource`): the model and ``model_args`` from the run's ``config.yaml``, the
+    extra-data strategies from its results.  An experiment the config does not describe is left out (unpaired).
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        pairs = dict(zip(run.results["experiment"], run.results["extra_data"].astype(str)))
+        for exp in run.config.get("experiments") or []:
+            if not isinstance(exp, dict) or exp.get("name") not in pairs:
+                continue
+            model = json.dumps([exp.get("model"), exp.get("model_args") or {}], sort_keys=True, default=str)
+            out[str(exp["name"])] = (model, pairs[exp["name"]])
+    return out

@@ -20,6 +20,7 @@ from reports.csv_input import read_checked_csv
 from reports.errors import ReportError
 
 METRICS = contract.METRICS
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mps": True, "lpips": False}
 COLUMNS = ("scene_id", *METRICS)
 KEYS = ["experiment", "split", "scene_id"]
 

@@ -6,6 +6,7 @@ import pandas as pd
 
 from relight_base.results import weights_words
 from reports.loading import LoadedRun
+from reports.protocol import describe_changes, load_protocol, protocol_changes, rescorings_of
 
 
 def provenance(runs: list[LoadedRun]) -> list[tuple[str, str]]:
@@ -86,3 +87,31 @@ def honesty_warnings(results: pd.DataFrame) -> list[str]:
     if (results["data_source"] == "synthetic").all():
         out.append("All numbers are on the built-in synthetic data, not on VIDIT; the paper's rows are on VIDIT at 1024².")
     return out
+
+
+def protocol_rows(runs: list[LoadedRun]) -> tuple[list[tuple[str, str]], str]:
+    """Provenance rows on each run's protocol and rescorings, and the banner of a report whose scoring differs
+    from a protocol fixed when its run started (``""`` when none differs).
+
+    The banner reads ``rescored after the run: eval.weights last → best`` (prefixed by the run folder's name
+    when several runs are merged).  A folder without ``protocol.yaml`` was written before protocols were
+    recorded: the provenance says so, and no banner can be given.
+    """
+    rows: list[tuple[str, str]] = []
+    banners: list[str] = []
+    for run in runs:
+        prefix = f"{run.path.name}: " if len(runs) > 1 else ""
+        protocol = load_protocol(run.path)
+        if protocol is None:
+            rows.append((prefix + "protocol", "not recorded (a run folder written before protocol.yaml existed): "
+                                              "whether its scoring was chosen before the run cannot be told"))
+        else:
+            changes = describe_changes(protocol_changes(protocol, run.config))
+            rows.append((prefix + "protocol", f"protocol.yaml, fixed when the run started ({protocol.get('written', '?')}); "
+                                              + (changes if changes else "these tables are scored by it")))
+            if changes:
+                banners.append(prefix + changes)
+        history = [record["text"] for record in rescorings_of(run.meta)]
+        if history:
+            rows.append((prefix + "rescorings", "; ".join(history)))
+    return rows, " | ".join(banners)

@@ -27,12 +27,13 @@ from reports.errors import ReportError
 from reports.extra_rows import check_names, load_extras, parse_extra
 from reports.formats import blocks
 from reports.legend import caption, how_to_read
-from reports.loading import LoadedRun, check_comparable, load_run
+from reports.loading import LoadedRun, check_comparable, load_run, pairing
 from reports.per_image import load_per_image
-from reports.provenance import honesty_warnings, provenance
+from reports.provenance import honesty_warnings, protocol_rows, provenance
 from reports.settings import ReportSettings, settings_from_config
 from reports.tables import PAPER_NOTE, TABLE_NAMES, TIME, Table, TableInputs, build_table
 from reports.timing_phases import TimingView, load_timing, phase_notes
+from reports.train_logs import RankStability, load_train_logs
 from reports.visuals import SceneLoader, plots, visual_comparison
 from reports.writers import column_guide, to_csv, to_latex, to_markdown
 
@@ -57,6 +58,7 @@ class Report:
     settings: ReportSettings = field(default_factory=ReportSettings.default)
     scoring: Scoring | None = None
     timing: TimingView = field(default_factory=TimingView)
+    banner: str = ""  # "rescored after the run: ..." when the scoring differs from the run's protocol
 
     @property
     def phase_labels(self) -> dict[str, str]:
@@ -88,16 +90,29 @@ def build_report(run_dirs: list[Path], extras: Sequence[str] = ()) -> Report:
         rows = pd.concat([results, extra_results], ignore_index=True)
         warnings += extra_warnings
     timing = load_timing([(r.path, r.results) for r in runs])
-    inputs = TableInputs(rows, per_image, settings, timing)
+    logs = load_train_logs(results)
+    inputs = TableInputs(rows, per_image, settings, timing, pairing(runs), logs)
     scoring = scoring_of(runs[0].meta, runs[0].config)
     tables = [build_table(name, inputs) for name in TABLE_NAMES]
+    protocol, banner = protocol_rows(runs)
     for table in tables:
-        table.caption = caption(table, per_image, settings, scoring.caption())
+        table.caption = caption(table, per_image, settings, scoring.caption(), banner)
         if any(c.kind == TIME for c in table.columns):
             table.notes += phase_notes(timing, table.phase_of)
-    report = Report(runs, results, tables, provenance(runs), settings=settings, scoring=scoring, timing=timing)
+    report = Report(runs, results, tables, provenance(runs) + protocol, settings=settings, scoring=scoring,
+                    timing=timing, banner=banner)
     report.warnings = honesty_warnings(results) + warnings + missing + timing.warnings
     return report
+
+
+def stabilities(tables: list[Table]) -> list[tuple[str, RankStability]]:
+    """Each distinct rank stability of the tables, named by the tables that share its rows."""
+    named: dict[tuple[str, ...], tuple[list[str], RankStability]] = {}
+    for table in tables:
+        if table.rank_stability is not None:
+            entry = named.setdefault(table.rank_stability.rows, ([], table.rank_stability))
+            entry[0].append(table.title.split(":")[0])
+    return [(", ".join(names), stability) for names, stability in named.values()]
 
 
 # --------------------------------------------------------------------------- writing
@@ -116,7 +131,8 @@ def table_companion(report: Report, table: Table, meta: dict[str, Any]) -> dict[
 
 def write_tables(report: Report, out_dir: Path) -> None:
     """``tables/<name>.csv`` + ``.json`` (its column guide), ``.md`` and ``.tex`` for every table."""
-    meta = {"provenance": dict(report.provenance), "warnings": report.warnings, "runs": [str(r.path) for r in report.runs],
+    meta = {"provenance": dict(report.provenance), "rescored": report.banner, "warnings": report.warnings,
+            "runs": [str(r.path) for r in report.runs],
             "paper_reference": PAPER_NOTE, "conventions": dict(_conventions(report))}
     tables_dir = out_dir / run_folder.TABLES_DIR
     for table in report.tables:
@@ -147,7 +163,7 @@ def render_report(run_dirs: list[Path], out_dir: Path | None = None, load_scenes
     out_dir = ensure_output_dir(out_dir)
     write_tables(report, out_dir)
     report.figures = visual_comparison(report.runs[0], report.results, out_dir, load_scenes)
-    report.plots = plots(report.results)
+    report.plots = plots(report.results, load_train_logs(report.results), stabilities(report.tables))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html", "j2"]))
     page = env.get_template("report.html.j2").render(
         report=report, tables=[{"t": t, "blocks": blocks(t, report.phase_labels)} for t in report.tables],

@@ -30,6 +30,9 @@ class ReportConfig:
     bootstrap_resamples: int = field(default=2000, metadata=meta("bootstrap resamples per interval", minimum=100))
     bootstrap_seed: int = field(default=0, metadata=meta(
         "random_state of the bootstrap, so the same results give the same report", minimum=0))
+    min_seeds: int = field(default=5, metadata=meta(
+        "seeds both rows need before a difference may be called one that holds across seeds (the verdict "
+        "column); fewer seeds: at most 'these weights only'", minimum=2))
 
     @property
     def bootstrap(self) -> BootstrapSettings:
@@ -46,11 +49,13 @@ class ReportSettings:
     table2_reference: Optional[str]
     floor_reference: Optional[str]
     bootstrap: BootstrapSettings
+    min_seeds: int = 5
 
     @classmethod
     def of(cls, section: ReportConfig) -> ReportSettings:
         """The settings a ``report:`` section asks for."""
-        return cls(section.table1_reference, section.table2_reference, section.floor_reference, section.bootstrap)
+        return cls(section.table1_reference, section.table2_reference, section.floor_reference, section.bootstrap,
+                   int(section.min_seeds))
 
     @classmethod
     def default(cls) -> ReportSettings:

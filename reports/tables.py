@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -32,20 +32,17 @@ import pandas as pd
 from relight_base.results import RELIGHTING
 from reports.deltas import DeltaSet, available_references, delta_columns, delta_sets
 from reports.extra_rows import SOURCE_NOTE
-from reports.per_image import PerImage
-from reports.ranking import exact_marks, metric_marks
+from reports.per_image import HIGHER_IS_BETTER, PerImage
+from reports.reference_rows import LEADERBOARD_NOTE, PAPER_NOTE, leaderboard_reference, paper_reference
+from reports.ranking import Candidate, exact_marks, metric_marks
+from reports.seed_level import SeedSource, seed_interval
 from reports.settings import ReportSettings
 from reports.statistics import Interval, mean_interval
 from reports.timing_phases import NO_PHASE, TimingView, time_marks
+from reports.train_logs import RankStability, rank_stability
 
-PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")
-PAPER_NOTE = "reported in the paper (VIDIT, 1024²)"
-LEADERBOARD = Path(__file__).with_name("ntire21_track1_leaderboard.csv")
-LEADERBOARD_NOTE = ("NTIRE 2021 Track 1 test leaderboard (El Helou et al., CVPRW 2021, Table 1): the challenge's "
-                    "VIDIT test set at 1024², not this run's data; runtimes self-reported by each team on its own GPU")
 RELIGHTING_MODELS = ("mbnet", "ian", "dfusenet")  # results written before model_tags existed
 ADAPTER_TERMS_NOTE = " (+ adapter loss terms)"
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mps": True, "lpips": False}
 QUALITY, EXACT, TIME, TIME_P90 = "quality", "exact", "time", "time_p90"
 
 
@@ -94,6 +91,13 @@ class TableInputs:
     per_image: PerImage
     settings: ReportSettings = field(default_factory=ReportSettings.default)
     timing: TimingView = field(default_factory=TimingView)
+    pairing: dict[str, tuple[str, str]] = field(default_factory=dict)  # see reports.seed_level.SeedSource
+    logs: dict[str, dict[int, pd.DataFrame]] = field(default_factory=dict)  # experiment -> seed -> train log
+
+    @property
+    def seeds(self) -> SeedSource:
+        """The rows' per-seed means and which rows are paired seed by seed."""
+        return SeedSource(self.results, self.pairing)
 
 
 @dataclass
@@ -110,6 +114,7 @@ class Table:
     caption: list[str] = field(default_factory=list)  # filled by reports.legend.caption
     phase_of: dict[str, str] = field(default_factory=dict)  # row label -> timing phase id ("" none)
     reference_note: str = PAPER_NOTE  # what the reference rows are
+    rank_stability: Optional[RankStability] = None  # of the trained rows (reports.train_logs)
 
     @property
     def quality_columns(self) -> list[Column]:
@@ -184,15 +189,20 @@ def cell_interval(inputs: TableInputs, experiment: str, col: Column) -> Interval
 
 
 def quality_record(inputs: TableInputs, experiment: str, col: Column) -> dict[str, float | str]:
-    """A quality cell's CSV columns: mean, CI, image count, why no CI, and mean/std/count over seeds."""
+    """A quality cell's CSV columns: the image-level mean and CI (image count, why no CI), and over the seeds'
+    means: their mean, std, count, t-interval (from 3 seeds; why none) and the values themselves."""
     interval = cell_interval(inputs, experiment, col)
-    seed_means = pd.to_numeric(_done(inputs.results, experiment, col.split)[col.metric], errors="coerce").dropna()
+    by_seed = {s: v for s, v in inputs.seeds.means(experiment, col.split, col.metric).items() if math.isfinite(v)}
+    values = pd.Series(list(by_seed.values()), dtype=np.float64)
+    seed_ci = seed_interval(by_seed, inputs.settings.bootstrap.confidence)
     k = col.key
     return {f"{k}_mean": interval.estimate, f"{k}_ci_low": interval.low, f"{k}_ci_high": interval.high,
             f"{k}_n": interval.n, f"{k}_ci_note": interval.reason,
-            f"{k}_seed_mean": float(seed_means.mean()) if len(seed_means) else math.nan,
-            f"{k}_seed_std": float(seed_means.std(ddof=1)) if len(seed_means) > 1 else math.nan,
-            f"{k}_seeds": len(seed_means)}
+            f"{k}_seed_mean": float(values.mean()) if len(values) else math.nan,
+            f"{k}_seed_std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+            f"{k}_seeds": len(values), f"{k}_seed_ci_low": seed_ci.low, f"{k}_seed_ci_high": seed_ci.high,
+            f"{k}_seed_ci_note": seed_ci.reason,
+            f"{k}_seed_values": ";".join(f"{seed}={value!r}" for seed, value in sorted(by_seed.items()))}
 
 
 def _first_finite(frame: pd.DataFrame, column: str) -> float:
@@ -249,13 +259,16 @@ def build_table(name: str, inputs: TableInputs) -> Table:
                              available_references(inputs.results, inputs.per_image), role)
     keys = [(c.key, c.split, c.metric) for c in columns if c.kind == QUALITY]
     if sets and not frame.empty:
-        frame = frame.join(delta_columns(frame, keys, sets, inputs.per_image, settings.bootstrap))
+        frame = frame.join(delta_columns(frame, keys, sets, inputs.per_image, inputs.seeds, settings))
     phase_of = {label: str(p) for label, p, t in zip(frame.index, frame.get("timing_phase", []),
                                                      frame.get("time_median_s", [])) if math.isfinite(t)}
     reference = leaderboard_reference(columns) if name == "table4" else paper_reference(name, columns)
     table = Table(name, title, columns, frame, reference, sets, notes, phase_of=phase_of,
                   reference_note=LEADERBOARD_NOTE if name == "table4" else PAPER_NOTE)
     add_marks(table, inputs)
+    trained = [exp for exp, ranked, extra in zip(frame.get("experiment", []), frame.get("ranked", []),
+                                                 frame.get("extra", [])) if ranked and not extra]
+    table.rank_stability = rank_stability(trained, inputs.logs)
     return table
 
 
@@ -263,9 +276,11 @@ def column_marks(table: Table, col: Column, inputs: TableInputs) -> tuple[dict[s
     """One column's ``best``/``tied`` marks among the ranked rows, and a note when it cannot be ranked."""
     ranked = table.frame[table.frame["ranked"]]
     if col.kind == QUALITY:
-        samples = {label: inputs.per_image.values(row["experiment"], col.split, col.metric)
-                   for label, row in ranked.iterrows()}
-        return metric_marks(samples, HIGHER_IS_BETTER[col.metric], inputs.settings.bootstrap), ""
+        seeds = inputs.seeds
+        candidates = {label: Candidate(row["experiment"], inputs.per_image.values(row["experiment"], col.split, col.metric),
+                                       seeds.means(row["experiment"], col.split, col.metric))
+                      for label, row in ranked.iterrows()}
+        return metric_marks(candidates, HIGHER_IS_BETTER[col.metric], inputs.settings, seeds.paired), ""
     if col.kind == EXACT:
         sizes = set(ranked["timing_size"].dropna()) if col.key == "gflops" else set()
         if len(sizes) > 1:
@@ -293,35 +308,3 @@ def add_marks(table: Table, inputs: TableInputs) -> None:
             table.notes.append(note)
     table.frame["best"] = [",".join(best[label]) for label in table.frame.index]
     table.frame["tied"] = [",".join(tied[label]) for label in table.frame.index]
-
-
-def paper_reference(name: str, columns: list[Column]) -> pd.DataFrame:
-    """The paper's published rows for a table, one column per measured column (NaN where not published)."""
-    paper = pd.read_csv(PAPER_RESULTS)
-    paper = paper[paper.table == name]
-    records = []
-    for label in dict.fromkeys(paper.label):
-        rows = paper[paper.label == label]
-        record = {"label": label}
-        for col in columns:
-            hit = rows[rows.split == (col.split or "val")]
-            record[col.key] = float(hit[col.metric].iloc[0]) if len(hit) and col.metric in hit else math.nan
-        records.append(record)
-    return pd.DataFrame(records, columns=["label", *[c.key for c in columns]])
-
-
-def leaderboard_reference(columns: list[Column]) -> pd.DataFrame:
-    """The NTIRE 2021 Track 1 test leaderboard as reference rows of Table 4 (test metrics only; no time cells).
-
-    Each label names the team's self-reported runtime and GPU: they were measured on different GPUs by the
-    teams themselves, so they never sit in the time column beside times measured here.
-    """
-    board = pd.read_csv(LEADERBOARD)
-    records = []
-    for row in board.itertuples():
-        record = {"label": f"{row.team} ({row.runtime_s:g} s/img on {row.gpu}, self-reported)"}
-        for col in columns:
-            value = getattr(row, col.metric, math.nan) if col.split == "test" else math.nan
-            record[col.key] = float(value)
-        records.append(record)
-    return pd.DataFrame(records, columns=["label", *[c.key for c in columns]])

@@ -15,6 +15,7 @@ from relight_base.errors import BenchError
 from datasets.io import read_rgb
 from reports import figures
 from reports.loading import LoadedRun
+from reports.train_logs import RankStability, held_out_band
 
 log = logging.getLogger(__name__)
 
@@ -62,40 +63,38 @@ def visual_comparison(run: LoadedRun, results: pd.DataFrame, out_dir: Path, load
     return entries
 
 
-def plots(results: pd.DataFrame) -> list[dict]:
-    """Inline SVG plots: PSNR vs time per image, and training-loss curves."""
+def plots(results: pd.DataFrame, logs: dict[str, dict[int, pd.DataFrame]],
+          stabilities: Sequence[tuple[str, RankStability]] = ()) -> list[dict]:
+    """Inline SVG plots: PSNR vs time per image, each seed's validation PSNR and SSIM (strip plots), training
+    loss, held-out PSNR with a band over seeds, and the rank stability of the tables (``stabilities``:
+    (tables' names, their :class:`RankStability`))."""
     val = results[(results.split == "val") & (results.status == "done")]
     points = [(exp, float(g["time_per_image_s"].mean()), float(g["psnr"].mean()))
               for exp, g in val.groupby("experiment", sort=False)]
-    scatter = figures.scatter_svg(points, "PSNR (validation) against time per image", "time per image (s, log scale)", "PSNR (dB)")
-    loss_curves, held_out_curves = [], []
-    for exp in dict.fromkeys(results["experiment"]):
-        frame = _training_log(results[results.experiment == exp], exp)
-        if frame is None:
-            continue
-        loss_curves.append((exp, frame["step"].tolist(), frame["loss"].tolist()))
-        if "holdout_psnr" in frame and frame["holdout_psnr"].notna().any():
-            validated = frame[frame["holdout_psnr"].notna()]
-            held_out_curves.append((exp, validated["step"].tolist(), validated["holdout_psnr"].tolist()))
-    out = [{"title": "PSNR against time per image", "svg": scatter},
-           {"title": "Training loss", "svg": figures.curves_svg(
-               loss_curves, "Training loss (seed of the lowest number)", "step", "loss")}]
-    if held_out_curves:
-        out.append({"title": "Held-out PSNR during training", "svg": figures.curves_svg(
-            held_out_curves, "PSNR on held-out training scenes (seed of the lowest number)", "step", "PSNR (dB)")})
+    out = [{"title": "PSNR against time per image", "svg": figures.scatter_svg(
+        points, "PSNR (validation) against time per image", "time per image (s, log scale)", "PSNR (dB)")}]
+    for metric, unit in (("psnr", "dB"), ("ssim", "")):
+        groups = [(exp, pd.to_numeric(g[metric], errors="coerce").tolist()) for exp, g in val.groupby("experiment", sort=False)]
+        out.append({"title": f"Each seed's validation {metric.upper()} (one dot per seed; line: the mean)",
+                    "svg": figures.strip_svg(groups, f"Validation {metric.upper()} per seed",
+                                             f"{metric.upper()}{f' ({unit})' if unit else ''}")})
+    losses = [(exp, (f := seed_logs[min(seed_logs)])["step"].tolist(), f["loss"].tolist())
+              for exp, seed_logs in logs.items() if "loss" in seed_logs[min(seed_logs)]]
+    out.append({"title": "Training loss", "svg": figures.curves_svg(
+        losses, "Training loss (seed of the lowest number)", "step", "loss")})
+    bands = {exp: band for exp, seed_logs in logs.items() if (band := held_out_band(seed_logs)) is not None}
+    if bands:
+        out.append({"title": "Held-out PSNR during training: mean over seeds, band from the lowest to the highest seed",
+                    "svg": figures.curves_svg([(f"{exp} ({b.seeds} seed{'s' if b.seeds > 1 else ''})", b.steps, b.mean)
+                                               for exp, b in bands.items()],
+                                              "PSNR on held-out training scenes", "step", "PSNR (dB)",
+                                              bands=[(b.low, b.high) for b in bands.values()])})
+    if stabilities:
+        out.append({"title": "Rank stability: Kendall's τ between each validation step's ranking (held-out PSNR) "
+                             "and the last one's", "svg": figures.curves_svg(
+                        [(names, r.steps, r.taus) for names, r in stabilities], "Rank stability of the tables",
+                        "step", "Kendall's τ vs the last step")})
     return out
-
-
-def _training_log(rows: pd.DataFrame, experiment: str) -> pd.DataFrame | None:
-    """The ``train_log.csv`` of ``experiment``'s lowest seed, or None when it has none or it is empty."""
-    log_path = _lowest_seed_dir(rows, experiment) / run_folder.TRAIN_LOG_CSV
-    if not log_path.is_file() or log_path.stat().st_size <= 1:
-        return None
-    try:
-        frame = pd.read_csv(log_path)
-    except pd.errors.EmptyDataError:
-        return None
-    return frame if len(frame) else None
 
 
 def _lowest_seed_dir(rows: pd.DataFrame, experiment: str) -> Path:

@@ -1,7 +1,7 @@
 """A table's files: CSV (numbers at full precision), its JSON column guide, Markdown and LaTeX.
 
-Markdown and LaTeX show every block of :func:`reports.formats.blocks` (the table, its paired differences, its
-spread over seeds) followed by the caption: what the numbers are, how they were scored, what the marks mean.
+Markdown and LaTeX show every block of :func:`reports.formats.blocks` (the table, its differences at the image
+and seed levels, their verdicts, each seed's means) followed by the caption: what the numbers are, how they were scored, what the marks mean.
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ from reports.formats import SIGNIFICANT, TIED_TEXT, Block, Cell, blocks
 from reports.tables import EXACT, PAPER_NOTE, TIME, Table
 
 IDENTITY_COLUMNS = ["label", "experiment", "model", "status", "extra", "ranked", "seeds"]
-QUALITY_SUFFIXES = ["_mean", "_ci_low", "_ci_high", "_n", "_ci_note", "_seed_mean", "_seed_std", "_seeds"]
-DELTA_SUFFIXES = ["", "_ci_low", "_ci_high", "_n", "_p", "_excludes_0", "_note"]
+QUALITY_SUFFIXES = ["_mean", "_ci_low", "_ci_high", "_n", "_ci_note", "_seed_mean", "_seed_std", "_seeds",
+                    "_seed_ci_low", "_seed_ci_high", "_seed_ci_note", "_seed_values"]
+DELTA_SUFFIXES = ["", "_ci_low", "_ci_high", "_n", "_p", "_excludes_0", "_note", "_seed", "_seed_ci_low",
+                  "_seed_ci_high", "_seed_p", "_seed_p_holm", "_seed_test", "_seed_n_row", "_seed_n_ref", "_seed_note",
+                  "_p_better", "_verdict"]
 COUNT_COLUMNS = ["params_m", "gflops"]
 TIME_COLUMNS = ["time_median_s", "time_q1_s", "time_q3_s", "time_p90_s", "timing_phase", "timing_size",
                 "timing_threads", "timing_device"]
@@ -53,12 +56,18 @@ def column_guide(table: Table, confidence: str) -> dict[str, str]:
     for col in table.quality_columns:
         k = col.key
         guide |= {f"{k}_mean": f"{col.title} ({col.split}): mean over images, each image averaged over seeds first",
-                  f"{k}_ci_low": f"lower bound of its {confidence} % bootstrap CI over images",
-                  f"{k}_ci_high": f"upper bound of its {confidence} % bootstrap CI over images",
+                  f"{k}_ci_low": f"lower bound of its {confidence} % bootstrap CI over images (image level: the "
+                                 f"test-set uncertainty of these trained weights)",
+                  f"{k}_ci_high": f"upper bound of its {confidence} % bootstrap CI over images (image level)",
                   f"{k}_n": "images the mean and CI are over", f"{k}_ci_note": "why there is no CI (empty if there is)",
                   f"{k}_seed_mean": "mean over seeds of each seed's mean over images (results.csv)",
                   f"{k}_seed_std": "std over seeds of each seed's mean (ddof 1; not a CI)",
-                  f"{k}_seeds": "seeds with a value"}
+                  f"{k}_seeds": "seeds with a value",
+                  f"{k}_seed_ci_low": f"lower bound of the {confidence} % t-interval of the mean of the seeds' means "
+                                      f"(seed level; from 3 seeds)",
+                  f"{k}_seed_ci_high": "upper bound of that t-interval",
+                  f"{k}_seed_ci_note": "why there is no seed-level interval (empty if there is)",
+                  f"{k}_seed_values": "each seed's mean over images, seed=value separated by ;"}
     for delta in table.deltas:
         for col in table.quality_columns:
             name = f"{delta.prefix}_{col.key}"
@@ -66,8 +75,21 @@ def column_guide(table: Table, confidence: str) -> dict[str, str]:
                       f"{name}_ci_low": f"lower bound of its {confidence} % bootstrap CI",
                       f"{name}_ci_high": f"upper bound of its {confidence} % bootstrap CI",
                       f"{name}_n": "images both rows scored", f"{name}_p": "paired permutation p-value (two-sided)",
-                      f"{name}_excludes_0": "true when the CI excludes 0",
-                      f"{name}_note": "reference / not compared / why there is no CI"}
+                      f"{name}_excludes_0": "true when the image-level CI excludes 0",
+                      f"{name}_note": "reference / not compared / why there is no CI",
+                      f"{name}_seed": "seed level: mean of the row's seed means minus the reference's",
+                      f"{name}_seed_ci_low": f"lower bound of its {confidence} % t-interval (unadjusted; from 3 seeds "
+                                             f"in both rows)",
+                      f"{name}_seed_ci_high": "upper bound of that t-interval",
+                      f"{name}_seed_p": "two-sided p of the seed-level t-test (unadjusted)",
+                      f"{name}_seed_p_holm": "that p Holm-adjusted over every seed-level Δ of this table",
+                      f"{name}_seed_test": "welch (unpaired, ttest_ind equal_var=False) or paired (ttest_rel: same "
+                                           "model and training pairs, same seeds)",
+                      f"{name}_seed_n_row": "seeds of the row", f"{name}_seed_n_ref": "seeds of the reference",
+                      f"{name}_seed_note": "why there is no seed-level test (empty if there is)",
+                      f"{name}_p_better": "P(a seed of the row is better than a seed of the reference) = U / (n_row "
+                                          "n_ref), descriptive, no interval",
+                      f"{name}_verdict": "holds across seeds / these weights only / tied"}
     guide |= {"params_m": "parameters in millions (seed-invariant: shown once)",
               "gflops": "GFLOPs of one forward pass at the timing size (seed-invariant)",
               "time_median_s": "median seconds per image over the timing phase's rounds",
@@ -89,9 +111,8 @@ def _md(text: str) -> str:
 
 def _md_cell(cell: Cell) -> str:
     text = _md(cell.text) + (f" {SIGNIFICANT}" if cell.significant else "")
-    if cell.mark == "best":
-        return f"**{text}**"
-    return text + (TIED_TEXT if cell.mark == "tied" else "")
+    text = f"**{text}**" if cell.mark == "best" else text + (TIED_TEXT if cell.mark == "tied" else "")
+    return text + (f"; {_md(cell.detail)}" if cell.detail else "")
 
 
 def _md_block(block: Block) -> list[str]:
@@ -130,9 +151,8 @@ def _tex(text: str) -> str:
 
 def _tex_cell(cell: Cell) -> str:
     text = _tex(cell.text) + (_tex(SIGNIFICANT) if cell.significant else "")
-    if cell.mark == "best":
-        return f"\\textbf{{{text}}}"
-    return text + (_tex(TIED_TEXT) if cell.mark == "tied" else "")
+    text = f"\\textbf{{{text}}}" if cell.mark == "best" else text + (_tex(TIED_TEXT) if cell.mark == "tied" else "")
+    return text + (f"; {_tex(cell.detail)}" if cell.detail else "")
 
 
 def _tex_block(block: Block) -> list[str]:

@@ -17,12 +17,13 @@ from reports.errors import ReportError
 from reports.extra_rows import parse_extra
 from reports.formats import interval_text, number
 from reports.per_image import read_scores_csv, seed_average
-from reports.ranking import exact_marks, marks, metric_marks
-from reports.settings import settings_from_config
+from reports.ranking import Candidate, exact_marks, marks, metric_marks
+from reports.settings import ReportSettings, settings_from_config
 from reports.statistics import BootstrapSettings, mean_interval, median_ratio_interval, paired_difference
 from reports.timing_phases import lead_is_clear
 
 SETTINGS = BootstrapSettings(confidence=0.95, resamples=999, seed=0)
+REPORT = ReportSettings(None, None, None, SETTINGS)
 
 
 def test_mean_interval_estimate_is_the_mean_and_contains_it():
@@ -102,11 +103,15 @@ def test_metric_marks_from_per_image_values():
     base = rng.normal(18.0, 1.0, 24)
     clear = {"good": pd.Series(base + 1.5 + rng.normal(0, 0.1, 24), index),
              "bad": pd.Series(base + rng.normal(0, 0.1, 24), index)}
-    assert metric_marks(clear, True, SETTINGS) == {"good": "best"}
-    assert metric_marks(clear, False, SETTINGS) == {"bad": "best"}, "lower is better flips the leader"
+    assert metric_marks(_one_seed(clear), True, REPORT) == {"good": "best"}
+    assert metric_marks(_one_seed(clear), False, REPORT) == {"bad": "best"}, "lower is better flips the leader"
     noisy = {"x": pd.Series(rng.normal(18, 1, 24), index), "y": pd.Series(rng.normal(18, 1, 24), index),
              "lpips_less": pd.Series(np.full(24, np.nan), index)}
-    assert metric_marks(noisy, True, SETTINGS) == {"x": "tied", "y": "tied"}
+    assert metric_marks(_one_seed(noisy), True, REPORT) == {"x": "tied", "y": "tied"}
+
+
+def _one_seed(samples: dict) -> dict:
+    return {label: Candidate(label, values, {0: float(values.mean())}) for label, values in samples.items()}
 
 
 def test_exact_marks_fewest_wins_and_equal_values_tie():

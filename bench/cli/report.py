@@ -11,8 +11,12 @@ from bench.cli.exit_codes import EXIT_OK
 _DESCRIPTION = (
     "Render Tables 1-4 (CSV, Markdown, LaTeX), the visual comparison, plots and report.html from "
     "run folders, without touching any model. Several run folders are merged into one report when comparable. "
-    "Every PSNR/SSIM/LPIPS/MPS cell carries a bootstrap confidence interval over images and paired differences "
-    "against the reference rows (config `report:` section); per-image scores of published images "
+    "Every PSNR/SSIM/LPIPS/MPS cell carries two kinds of uncertainty: a bootstrap interval over images (the "
+    "test-set uncertainty of these trained weights) and, from 3 seeds, a t-interval over the seeds' means (what "
+    "retraining changes); every difference from the reference rows (config `report:` section) gets both, a Holm "
+    "correction over the table and a verdict: 'holds across seeds' (needs report.min_seeds seeds, default 5), "
+    "'these weights only' or 'tied'. A report rescored after the run (protocol.yaml) says so at its top. "
+    "Per-image scores of published images "
     "(`python -m bench score ... --out CSV`) can join the tables as extra rows (--extra)."
 )
 _EPILOG = """\

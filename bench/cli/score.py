@@ -20,7 +20,8 @@ _DESCRIPTION = (
     "`bench run` (PSNR, SSIM, LPIPS, MPS): for published outputs of methods without an adapter, or any two "
     "folders of VIDIT-named images. 8-bit RGB or RGBA PNGs (VIDIT's ground truth is RGBA: an opaque alpha is "
     "dropped, a transparent one is an error). Prints each metric's mean over images with a 95 % bootstrap "
-    "confidence interval and writes one row per image (scene_id, psnr, ssim, lpips, mps) to a CSV. LPIPS (and "
+    "confidence interval (the test-set uncertainty of these outputs: one set of images, no training seeds) and "
+    "writes one row per image (scene_id, psnr, ssim, lpips, mps) to a CSV. LPIPS (and "
     "so MPS) needs torchvision's ImageNet AlexNet weights on disk; nothing is downloaded."
 )
 _EPILOG = """\

@@ -1,5 +1,5 @@
 """Preparing a run: checks that fail fast, the data made available, every split validated, training scenes
-held out, and the run folder's header (the resolved config and the data summary)."""
+held out, and the run folder's header (the resolved config, the data summary and, once, the protocol)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bench.harness.config import BenchConfig, config_hash, to_yaml
 from bench.harness.data import build_split, prepare_data_root
 from bench.harness.distributed import DistContext
 from bench.harness.lock import SharedFilesLock
+from bench.harness.protocol import fix_protocol
 from bench.harness.provenance import now
 from datasets.holdout import held_out_scenes, holdout_count, holdout_split, without_scenes
 from datasets.pairs import resolve_strategies
@@ -110,7 +111,12 @@ def _hold_out(prepared: PreparedRun) -> None:
 
 
 def write_run_header(prepared: PreparedRun) -> None:
-    """Write the resolved config and the data summary into the run folder (atomically)."""
+    """Write the resolved config and the data summary into the run folder (atomically), and fix the protocol.
+
+    ``protocol.yaml`` is written only by the folder's first start; a later start whose scoring differs from it
+    is recorded as a rescoring in ``results.json`` (:mod:`bench.harness.protocol`), before ``config.yaml`` is
+    rewritten with the new settings.  All of it under the shared-files lock.
+    """
     cfg = prepared.cfg
     summary = {
         "written": now(),
@@ -120,10 +126,20 @@ def write_run_header(prepared: PreparedRun) -> None:
         "size": cfg.data.size,
         "input": cfg.data.input,
         "target": cfg.data.target,
-        "splits": {name: describe_split(ds) for name, ds in prepared.splits.items()},
+        "splits": split_summaries(prepared),
     }
     with SharedFilesLock(prepared.run_dir):
         for folder in (prepared.run_dir, prepared.run_dir / run_folder.TABLES_DIR, prepared.run_dir / run_folder.FIGURES_DIR):
             remove_orphans(folder)  # temporary files of a writer killed mid-write (this lock covers these files)
+        fix_protocol(prepared.run_dir, cfg)
         atomic_write_text(prepared.run_dir / run_folder.CONFIG_YAML, to_yaml(cfg))
         atomic_write_text(prepared.run_dir / run_folder.DATA_JSON, json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def split_summaries(prepared: PreparedRun) -> dict[str, dict]:
+    """``data.json``'s ``splits``: each split's summary; the held-out one also lists its ``scene_ids`` (sorted),
+    the training scenes none of the experiments trained on."""
+    summaries = {name: describe_split(ds) for name, ds in prepared.splits.items()}
+    if HOLDOUT in prepared.splits:
+        summaries[HOLDOUT]["scene_ids"] = sorted({p.scene_id for p in prepared.splits[HOLDOUT].pairs})
+    return summaries

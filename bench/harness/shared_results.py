@@ -3,7 +3,8 @@
 Many processes may share one run folder (the launchers of :mod:`bench.launch` run units in parallel), so the
 shared files are never appended to: they are rebuilt from each unit's ``result.json`` / ``unit.json`` under a
 short lock (:class:`~bench.harness.lock.SharedFilesLock`).  The rows follow the results contract
-(:mod:`relight_base.results`); ``results.json`` records its schema version beside the conventions and provenance.
+(:mod:`relight_base.results`); ``results.json`` records its schema version beside the conventions and provenance,
+names the run's ``protocol.yaml`` and carries forward the rescorings recorded since (:mod:`bench.harness.protocol`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bench.harness.job import ExperimentJob
 from bench.harness.lock import SharedFilesLock
 from bench.harness.metrics import conventions
 from bench.harness.prepare import PreparedRun
+from bench.harness.protocol import stored_rescorings
 from bench.harness.provenance import git_state, machine, now, software_versions
 from bench.harness.result_rows import placeholder_row
 from bench.harness.reuse import unit_is_finished
@@ -67,8 +69,10 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def write_results(prepared: PreparedRun, rows: list[dict], phase: TimingPhase | None = None) -> None:
-    """``results.csv`` and its companion ``results.json`` (schema version, conventions, provenance, timing),
-    atomically.  Before the timing phase (``phase`` None) the time columns are empty and ``timing`` says so.
+    """``results.csv`` and its companion ``results.json`` (schema version, conventions, provenance, timing,
+    protocol and rescorings), atomically.  Before the timing phase (``phase`` None) the time columns are empty
+    and ``timing`` says so.  The ``rescorings`` of the previous ``results.json`` are kept (an unreadable or
+    missing one has none); call it under the shared-files lock, as every caller does.
     """
     cfg = prepared.cfg
     atomic_write_text(prepared.run_dir / run_folder.RESULTS_CSV, results_frame(rows).to_csv(index=False))
@@ -87,8 +91,15 @@ def write_results(prepared: PreparedRun, rows: list[dict], phase: TimingPhase | 
         "timing": phase.description(cfg) if phase else
                   "not timed yet: the timing phase runs once every experiment has trained and been scored",
         "gflops": gflops_description(timing_size(cfg)),
+        "protocol": _protocol_file(prepared),
+        "rescorings": stored_rescorings(prepared.run_dir),
     }
     atomic_write_text(prepared.run_dir / run_folder.RESULTS_JSON, json.dumps(meta, indent=2, default=str) + "\n")
+
+
+def _protocol_file(prepared: PreparedRun) -> str | None:
+    """The name of the run's ``protocol.yaml`` (relative to the run folder), or None if it has none."""
+    return run_folder.PROTOCOL_YAML if (prepared.run_dir / run_folder.PROTOCOL_YAML).is_file() else None
 
 
 def _device_of(cfg: BenchConfig):
