@@ -1,7 +1,7 @@
 """Command-line interface: ``python -m bench <command>``.
 
-One module per command (``run``, ``status``, ``report``, ``score``, ``predict``, ``export``, ``models``,
-``data``, ``perf``, ``config``, ``unit``), each with ``add_parser(subparsers)`` and the function that runs it; they import the
+One module per command (``run``, ``status``, ``report``, ``publish``, ``score``, ``predict``, ``export``,
+``models``, ``data``, ``perf``, ``config``, ``unit``), each with ``add_parser(subparsers)`` and the function that runs it; they import the
 harness only when they run, so ``--help`` stays fast.  This module assembles the parser and owns the
 error policy: errors caused by input (config, data, model names, output folder) are printed as one
 paragraph and exit with status 2; ``--debug`` shows the traceback.
@@ -16,14 +16,14 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from bench.cli import config, data, export, models, perf, predict, report, run, score, status, unit
+from bench.cli import config, data, export, models, perf, predict, publish, report, run, score, status, unit
 from bench.cli.arguments import HELP_FORMATTER, show_help
 from bench.cli.exit_codes import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED
 from relight_base.errors import BenchError
 
 __all__ = ["main", "make_parser"]
 
-COMMANDS = (run, status, report, score, predict, export, models, data, perf, config, unit)  # in the order `--help` lists them
+COMMANDS = (run, status, report, publish, score, predict, export, models, data, perf, config, unit)  # in the order `--help` lists them
 
 _DESCRIPTION = """\
 relight-bench: train, evaluate and compare RGB-D fusion networks on depth-guided
@@ -39,6 +39,7 @@ examples:
   python -m bench run benchmark.yaml --launcher local --jobs 2
   python -m bench status runs/benchmark
   python -m bench report runs/benchmark
+  python -m bench publish runs/benchmark runs/benchmark-published
   python -m bench models
   python -m bench data synth --root /tmp/vidit-synth --train 30 --size 256
   python -m bench config benchmark.yaml --set data.size=64
