@@ -33,7 +33,7 @@ from reports.statistics import BootstrapSettings, paired_difference
 SUFFIXES = ("", "_ci_low", "_ci_high", "_n", "_p", "_excludes_0")
 SEED_SUFFIXES = ("_seed", "_seed_ci_low", "_seed_ci_high", "_seed_p", "_seed_p_holm", "_p_better")
 REFERENCE, NOT_COMPARED = "reference", "not compared"
-HOLDS, WEIGHTS_ONLY, TIED = "holds across seeds", "these weights only", "tied"
+HOLDS, WEIGHTS_ONLY, TIED, NO_VALUE = "holds across seeds", "these weights only", "tied", "n/a"
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,10 @@ def _empty_record(note: str) -> dict[str, float | str]:
 def verdict(record: dict, min_seeds: int, confidence: float) -> str:
     """``holds across seeds``: both rows have ``min_seeds`` seeds, the Holm-adjusted seed-level p is below
     1 - ``confidence``, the image-level CI excludes 0 and both levels agree on the sign; ``these weights only``:
-    the image-level CI excludes 0 but the rest does not hold; ``tied``: the image-level CI contains 0 (or none)."""
+    the image-level CI excludes 0 but the rest does not hold; ``tied``: the image-level CI contains 0 (or none);
+    ``n/a``: no value to compare (e.g. LPIPS without its weights)."""
+    if not math.isfinite(record[""]):
+        return NO_VALUE
     if not record["_excludes_0"]:
         return TIED
     enough = min(record["_seed_n_row"], record["_seed_n_ref"]) >= min_seeds

@@ -87,10 +87,8 @@ def _mark(row: pd.Series, key: str) -> str:
 def seed_detail(row: pd.Series, col: Column) -> str:
     """A quality cell's seed level: ``seeds: sd 1.730; t [17.212, 21.500] (5)`` (t-interval from 3 seeds)."""
     k, seeds = col.key, int(row.get(f"{col.key}_seeds") or 0)
-    if seeds == 0:
+    if seeds < 2:  # one training run: no spread to show (the caption gives the seed count)
         return ""
-    if seeds == 1:
-        return "1 seed: no spread over training runs"
     text = f"seeds: sd {number(row[f'{k}_seed_std'], col.metric)}"
     if finite(row.get(f"{k}_seed_ci_low")) and finite(row.get(f"{k}_seed_ci_high")):
         text += f"; t [{number(row[f'{k}_seed_ci_low'], col.metric)}, {number(row[f'{k}_seed_ci_high'], col.metric)}]"
@@ -155,13 +153,11 @@ def delta_cell(row: pd.Series, name: str, metric: str) -> Cell:
 def seed_delta_text(row: pd.Series, name: str, metric: str) -> str:
     """The seed level of a Δ: ``seeds, Welch 5 v 5: +0.912 [-1.203, +3.027], p 0.41 (Holm 0.82), P(better) 0.64``."""
     n_row, n_ref = int(row.get(f"{name}_seed_n_row") or 0), int(row.get(f"{name}_seed_n_ref") or 0)
-    if not n_row or not n_ref:
-        return ""
+    if min(n_row, n_ref) < SEED_LEVEL_MIN or not finite(row.get(f"{name}_seed")):
+        return ""  # no seed-level test below 3 seeds in either row: the caption says so once
     test = "paired" if row.get(f"{name}_seed_test") == PAIRED else "Welch"
     head = f"seeds, {test} {n_row} v {n_ref}: "
     if not finite(row.get(f"{name}_seed_p")):
-        if min(n_row, n_ref) < SEED_LEVEL_MIN:
-            return head + f"no test below {SEED_LEVEL_MIN} seeds"
         return head + f"{number(row.get(f'{name}_seed'), metric, signed=True)}, no test ({row.get(f'{name}_seed_note')})"
     text = interval_text(row[f"{name}_seed"], row[f"{name}_seed_ci_low"], row[f"{name}_seed_ci_high"], metric, signed=True)
     return (head + f"{text}, p {_p(row[f'{name}_seed_p'])} (Holm {_p(row[f'{name}_seed_p_holm'])}), "

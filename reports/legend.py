@@ -27,12 +27,15 @@ def values_line(table: Table, per_image: PerImage, settings: ReportSettings) -> 
     splits = list(dict.fromkeys(c.split for c in table.quality_columns))
     counts = ", ".join(f"n = {len(per_image.scene_ids(s))} {SPLIT_WORDS.get(s, s)} images" for s in splits)
     b = settings.bootstrap
+    most = int(table.frame["seeds"].max()) if not table.frame.empty else 0
+    seed_level = (f"Second line, the seed level: the standard deviation of the seeds' means and, from "
+                  f"{SEED_LEVEL_MIN} seeds, the {b.percent} % t-interval of their mean." if most >= 2 else
+                  "Every row was trained once: there is no seed level, so every interval, mark and verdict here is "
+                  "about these trained weights, not about the architectures.")
     return (f"PSNR/SSIM/LPIPS/MPS cells: value [low, high] = the mean over images ({counts}) with its {b.percent} % "
             f"CI, a BCa bootstrap over images ({b.resamples} resamples, seed {b.seed}): the test-set uncertainty of "
-            f"these trained weights, not of the architecture; {_seeds_text(table)}. Second line, the seed level: the "
-            f"standard deviation of the seeds' means and, from {SEED_LEVEL_MIN} seeds, the {b.percent} % t-interval "
-            f"of their mean. [n/a]: no interval (one image, zero variance, or no per-image metrics stored); n/a: no "
-            f"value.")
+            f"these trained weights, not of the architecture; {_seeds_text(table)}. {seed_level} [n/a]: no interval "
+            f"(one image, zero variance, or no per-image metrics stored); n/a: no value.")
 
 
 def marks_line(table: Table, settings: ReportSettings) -> str:
@@ -81,7 +84,7 @@ def verdict_line(settings: ReportSettings) -> str:
             f"(report.min_seeds), the Holm-adjusted seed-level p is below {1 - settings.bootstrap.confidence:.3g} and "
             f"the image-level CI excludes 0 on the same side; 'these weights only' when the image-level CI excludes 0 "
             f"but the seed level does not hold (or there are too few seeds): a fact about these trained weights and "
-            f"these test images, not about the architectures; 'tied' otherwise.")
+            f"these test images, not about the architectures; 'tied' otherwise; n/a: no value to compare.")
 
 
 def time_lines(table: Table, settings: ReportSettings) -> list[str]:
