@@ -258,18 +258,13 @@ def test_a_row_is_recomputed_from_the_published_files_alone(site):
 def test_a_seed_level_interval_is_recomputed_from_the_published_files_alone(site):
     _, _, dest = site
     table = pd.read_csv(dest / "tables" / "table2.csv").set_index("experiment")
-    if "val_psnr_seed_ci_low" not in table.columns:
-        pytest.skip("this report has no seed-level intervals yet (val_psnr_seed_ci_low)")
     confidence = json.loads((dest / "tables" / "table2.json").read_text())["bootstrap"]["confidence"]
     row, reference = (_seed_means(dest / RAW_DIR, e, "val", "psnr") for e in ("conv_res", "conv"))
     ci = scipy.stats.ttest_1samp(row.to_numpy(), 0.0).confidence_interval(confidence)
     cell = table.loc["conv_res"]
     assert (cell["val_psnr_seed_ci_low"], cell["val_psnr_seed_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
-    if "delta_val_psnr_seed_test" not in table.columns:
-        return
-    test = cell["delta_val_psnr_seed_test"]
-    result = (scipy.stats.ttest_rel(row.to_numpy(), reference.to_numpy()) if test == "paired"
-              else scipy.stats.ttest_ind(row.to_numpy(), reference.to_numpy(), equal_var=False))
+    assert cell["delta_val_psnr_seed_test"] == "paired", "the same model trained on the same pairs, seed by seed"
+    result = scipy.stats.ttest_rel(row.to_numpy(), reference.to_numpy())
     ci = result.confidence_interval(confidence)
     assert cell["delta_val_psnr_seed"] == pytest.approx(row.mean() - reference.mean(), rel=1e-9)
     assert (cell["delta_val_psnr_seed_ci_low"], cell["delta_val_psnr_seed_ci_high"]) == pytest.approx(
