@@ -73,3 +73,19 @@ def test_an_experiment_key_that_changes_training_changes_the_fingerprint():
     plain = experiment_fingerprint(cfg, cfg.experiments[0], 0)
     residual = parse_config(MINIMAL, overrides=["experiments.a.residual=true"])
     assert experiment_fingerprint(residual, residual.experiments[0], 0) != plain
+
+
+def test_an_experiment_lr_enters_the_fingerprint_as_a_shared_lr_would():
+    from bench.harness.config import experiment_config
+    from bench.harness.job import ExperimentJob
+    from bench.harness.prepare import PreparedRun
+
+    cfg = parse_config(MINIMAL)
+    own = parse_config(MINIMAL, overrides=["experiments.a.train.lr=0.00042"])
+    shared = parse_config(MINIMAL, overrides=["train.lr=0.00042"])
+    assert experiment_config(cfg, cfg.experiments[0]) is cfg, "no own settings: the run's config itself"
+    job = ExperimentJob.of(PreparedRun(own, Path("/nonexistent"), Path("/nonexistent")), own.experiments[0], 0)
+    assert job.cfg.train.lr == 0.00042 and own.train.lr == cfg.train.lr, "the shared train: section is untouched"
+    assert job.fingerprint == experiment_fingerprint(shared, shared.experiments[0], 0) != EARLIER[0][1]
+    empty = ExperimentJob.of(PreparedRun(cfg, Path("/nonexistent"), Path("/nonexistent")), cfg.experiments[0], 0)
+    assert empty.fingerprint == EARLIER[0][1], "experiments[].train left empty: the fingerprint of earlier code"

@@ -1,6 +1,6 @@
 """Command-line interface: ``python -m bench <command>``.
 
-One module per command (``run``, ``status``, ``report``, ``publish``, ``score``, ``predict``, ``export``,
+One module per command (``run``, ``tune``, ``status``, ``report``, ``publish``, ``score``, ``predict``, ``export``,
 ``models``, ``data``, ``perf``, ``config``, ``unit``), each with ``add_parser(subparsers)`` and the function that runs it; they import the
 harness only when they run, so ``--help`` stays fast.  This module assembles the parser and owns the
 error policy: errors caused by input (config, data, model names, output folder) are printed as one
@@ -16,14 +16,14 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from bench.cli import config, data, export, models, perf, predict, publish, report, run, score, status, unit
+from bench.cli import config, data, export, models, perf, predict, publish, report, run, score, status, tune, unit
 from bench.cli.arguments import HELP_FORMATTER, show_help
 from bench.cli.exit_codes import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED
 from relight_base.errors import BenchError
 
 __all__ = ["main", "make_parser"]
 
-COMMANDS = (run, status, report, publish, score, predict, export, models, data, perf, config, unit)  # in the order `--help` lists them
+COMMANDS = (run, tune, status, report, publish, score, predict, export, models, data, perf, config, unit)  # in the order `--help` lists them
 
 _DESCRIPTION = """\
 relight-bench: train, evaluate and compare RGB-D fusion networks on depth-guided

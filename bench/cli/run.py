@@ -20,6 +20,7 @@ examples:
   python -m bench run benchmark.yaml
   python -m bench run benchmark.yaml --only baseline,mbnet --set train.steps=2 --set data.size=64
   python -m bench run benchmark.yaml --launcher local --jobs 2
+  python -m bench run benchmark.yaml --tuned runs/benchmark-tune/tuned.yaml
   python -m bench run configs/ntire21_track1.yaml --launcher slurm --set launcher.slurm.partition=gpu --no-wait
   python -m bench status runs/benchmark
 
@@ -47,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(launcher.jobs; default 1)")
     parser.add_argument("--no-wait", action="store_true",
                         help="--launcher slurm: submit and return; the report is written by a dependent job")
+    parser.add_argument("--tuned", type=Path, metavar="TUNED_YAML",
+                        help="apply the values `bench tune` chose (its tuned.yaml) as each experiment's own train: "
+                        "settings; refused when it was made for another config")
     parser.set_defaults(func=execute)
 
 
@@ -59,12 +63,26 @@ def execute(args: argparse.Namespace) -> int:
         overrides.append(f"launcher.type={args.launcher}")
     if args.jobs is not None:
         overrides.append(f"launcher.jobs={require_positive(args.jobs, '--jobs')}")
-    cfg = load_config(args.config, overrides, args.only)
+    cfg = load_config(args.config, overrides, None if args.tuned else args.only)
+    if args.tuned:
+        cfg = with_tuned(cfg, args.tuned, args.only)
     if cfg.launcher.type == "inline":
         if args.no_wait:
             raise BenchError("--no-wait needs --launcher slurm")
         return _run_inline(cfg, args)
     return _run_launched(cfg, args)
+
+
+def with_tuned(cfg, path: Path, only: str | None):
+    """``cfg`` with ``path``'s tuned values applied (checked against the whole config, then ``--only``), saying
+    where each experiment's values came from."""
+    from bench.harness.config import select_experiments
+    from bench.tune.tuned_file import apply_tuned, read_tuned
+
+    cfg, lines = apply_tuned(cfg, read_tuned(path, cfg), str(path))
+    for line in lines:
+        print(f"tuned: {line}")
+    return select_experiments(cfg, only) if only else cfg
 
 
 def _run_inline(cfg, args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from relight_base import run_folder
-from bench.harness.config import BenchConfig, ExperimentConfig
+from bench.harness.config import BenchConfig, ExperimentConfig, experiment_config
 from bench.harness.distributed import DistContext
 from bench.harness.fingerprints import experiment_fingerprint, scoring_fingerprint
 from bench.harness.prepare import PreparedRun
@@ -32,12 +32,14 @@ class ExperimentJob:
     @classmethod
     def of(cls, prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx: DistContext | None = None) -> ExperimentJob:
         """The job of ``exp`` with ``seed`` in ``prepared`` (``ctx``: this process's place in DDP; default: alone)."""
-        return cls(prepared, exp, seed, ctx or DistContext(), experiment_fingerprint(prepared.cfg, exp, seed),
-                   scoring_fingerprint(prepared.cfg))
+        cfg = experiment_config(prepared.cfg, exp)
+        return cls(prepared, exp, seed, ctx or DistContext(), experiment_fingerprint(cfg, exp, seed),
+                   scoring_fingerprint(cfg))
 
     @property
     def cfg(self) -> BenchConfig:
-        return self.prepared.cfg
+        """The run's config as this experiment trains with it: its own ``train`` settings in place (if any)."""
+        return experiment_config(self.prepared.cfg, self.exp)
 
     @property
     def folder(self) -> Path:

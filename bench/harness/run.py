@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from relight_base.errors import ConfigError
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext, init_distributed, shutdown
 from bench.harness.lock import SharedFilesLock
@@ -50,11 +51,19 @@ def run_benchmark(cfg: BenchConfig, out_root: Path, *, progress: bool = True, re
     Rerunning the same command continues: finished experiments (same config fingerprint) are reused,
     unfinished ones resume from their newest checkpoint; ``restart`` starts every experiment over.
     """
+    require_splits(cfg)
     ctx = init_distributed(cfg.train.device)
     try:
         return _run(cfg, Path(out_root), ctx, progress, restart)
     finally:
         shutdown(ctx)
+
+
+def require_splits(cfg: BenchConfig) -> None:
+    """A benchmark scores something: ``eval.splits`` empty (what `bench tune`'s trials use) is refused here."""
+    if not cfg.eval.splits:
+        raise ConfigError("eval.splits: at least one of val, test is needed to run a benchmark (an empty list is "
+                          "for bench tune's trials, scored on held-out training scenes only)")
 
 
 def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool, restart: bool = False) -> RunOutcome:

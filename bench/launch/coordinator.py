@@ -22,7 +22,7 @@ from bench.harness import unit_state
 from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
 from bench.harness.prepare import prepare, write_run_header
-from bench.harness.run import RunOutcome
+from bench.harness.run import RunOutcome, require_splits
 from bench.harness.shared_results import unfinished_units
 from bench.launch.progress import UnitProgress
 from bench.launch.units import all_units, units_to_run, write_snapshot
@@ -47,6 +47,7 @@ def launch_run(cfg: BenchConfig, out_root: Path, *, no_wait: bool = False, progr
                restart: bool = False) -> LaunchOutcome:
     """Run ``cfg`` with its ``launcher.type`` (local or slurm); see the module docstring."""
     kind = cfg.launcher.type
+    require_splits(cfg)
     if kind == "inline":
         raise ConfigError("launch_run is for launcher.type local or slurm; inline runs go through run_benchmark")
     if no_wait and kind != "slurm":

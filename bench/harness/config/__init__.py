@@ -19,11 +19,12 @@ from relight_base.errors import ConfigError
 from relight_base.typed_config import (check_size, config_hash, load, schema_help as _schema_help, to_dict, to_yaml,
                                        unknown)
 from bench.harness.config.checks import STRATEGY_NAMES, check_config
-from bench.harness.config.schema import (BenchConfig, DataConfig, EvalConfig, ExperimentConfig, FoldersConfig,
-                                         LauncherConfig, LossConfig, ReportConfig, SlurmConfig, SyntheticConfig,
-                                         TrainConfig, WeightsConfig)
+from bench.harness.config.schema import (BenchConfig, DataConfig, EvalConfig, ExperimentConfig,
+                                         ExperimentTrainConfig, FoldersConfig, LauncherConfig, LossConfig,
+                                         ReportConfig, SlurmConfig, SyntheticConfig, TrainConfig, WeightsConfig)
 
-__all__ = ["BenchConfig", "DataConfig", "EvalConfig", "ExperimentConfig", "FoldersConfig", "LauncherConfig",
+__all__ = ["BenchConfig", "DataConfig", "EvalConfig", "ExperimentConfig", "ExperimentTrainConfig", "FoldersConfig",
+           "LauncherConfig", "experiment_config",
            "LossConfig", "ReportConfig", "STRATEGY_NAMES", "SlurmConfig", "SyntheticConfig", "TrainConfig",
            "WeightsConfig", "config_hash", "load_config", "parse_config", "schema_help", "select_experiments",
            "to_dict", "to_yaml"]
@@ -69,3 +70,13 @@ def select_experiments(cfg: BenchConfig, only: str) -> BenchConfig:
 def schema_help(cls: type = BenchConfig, prefix: str = "") -> list[tuple[str, str, str]]:
     """``(dotted key, default, help)`` for every key of the benchmark schema (or of ``cls``), for docs and ``--help``."""
     return _schema_help(cls, prefix)
+
+
+def experiment_config(cfg: BenchConfig, exp: ExperimentConfig) -> BenchConfig:
+    """``cfg`` as experiment ``exp`` trains with it: ``exp.train``'s settings (lr, schedule, warmup_steps) in
+    place of the shared ``train:`` ones; ``cfg`` itself when the experiment sets none."""
+    overrides = exp.train.overrides()
+    if not overrides:
+        return cfg
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **overrides))
+

@@ -7,7 +7,7 @@ import logging
 
 from relight_base.run_folder import name_problem
 from relight_base.typed_config import Problems
-from bench.harness.config.schema import BenchConfig, ExperimentConfig, LauncherConfig
+from bench.harness.config.schema import BenchConfig, ExperimentConfig, LauncherConfig, TuneConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,6 @@ def check_config(cfg: BenchConfig, problems: Problems) -> None:
     betas = cfg.train.betas
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         problems.add(("train", "betas"), f"train.betas: expected two numbers in [0, 1), got {betas!r}")
-    if not cfg.eval.splits:
-        problems.add(("eval", "splits"), "eval.splits: at least one of val, test is needed")
     if not cfg.experiments:
         problems.add(("experiments",), "experiments: at least one experiment is needed")
     if not cfg.seeds:
@@ -46,6 +44,7 @@ def check_config(cfg: BenchConfig, problems: Problems) -> None:
     _migrate_timing_runs(cfg)
     _check_experiments(cfg.experiments, problems)
     _check_launcher(cfg.launcher, problems)
+    _check_tune(cfg, problems)
 
 
 def _check_launcher(launcher: LauncherConfig, problems: Problems) -> None:
@@ -86,4 +85,25 @@ def _check_experiments(experiments: list[ExperimentConfig], problems: Problems) 
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 problems.add(where, f"experiments[{i}].extra_data: unknown strategy {item!r}; "
                                     f"expected {', '.join(STRATEGY_NAMES)}{hint}")
+
+
+def _check_tune(cfg: BenchConfig, problems: Problems) -> None:
+    """The ``tune:`` section: ranges that are ranges, a space that searches something, tuning seeds of their own."""
+    tune: TuneConfig = cfg.tune
+    space = tune.space
+    for key in ("lr", "warmup_steps"):
+        bounds = getattr(space, key)
+        if bounds is not None and bounds.low is not None and bounds.high is not None and not bounds.low < bounds.high:
+            problems.add(("tune", "space", key), f"tune.space.{key}: empty range [{bounds.low}, {bounds.high}]; "
+                                                 f"expected low < high")
+    if space.schedule is not None and (not space.schedule or len(set(space.schedule)) != len(space.schedule)):
+        problems.add(("tune", "space", "schedule"), f"tune.space.schedule: expected distinct schedules to choose "
+                                                    f"from, got {space.schedule!r}")
+    if space.lr is None and space.schedule is None and space.warmup_steps is None:
+        problems.add(("tune", "space"), "tune.space: nothing to search; give at least one of lr, schedule, "
+                                        "warmup_steps")
+    shared = sorted(set(tune.seeds) & set(cfg.seeds)) if cfg.eval.splits else []  # a trial config scores nothing
+    if not tune.seeds or shared or len(set(tune.seeds)) != len(tune.seeds):
+        problems.add(("tune", "seeds"), f"tune.seeds: expected distinct seeds none of which is an evaluation seed "
+                                        f"(seeds: {cfg.seeds}); got {tune.seeds!r}")
 

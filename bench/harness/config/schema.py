@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
@@ -16,7 +17,6 @@ from relight_base.typed_config import meta, unknown
 from reports.settings import ReportConfig
 
 WeightsChoice = Literal[Weights.values()]  # eval.weights: "last", "best" (relight_base.results.Weights)
-
 
 
 @dataclass
@@ -70,6 +70,9 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig, metadata=meta("built-in synthetic dataset"))
 
 
+Schedule = Literal["step", "constant", "cosine"]
+
+
 @dataclass
 class TrainConfig:
     """Training schedule shared by every experiment (paper, section 4.1)."""
@@ -83,7 +86,7 @@ class TrainConfig:
         default=None, metadata=meta("step after which the lr is divided by 10; null: a quarter of training (paper: epoch 50 of 200)", minimum=1)
     )
     lr_decay_factor: float = field(default=0.1, metadata=meta("lr multiplier at lr_decay_step", positive=True))
-    schedule: Literal["step", "constant", "cosine"] = field(default="step", metadata=meta(
+    schedule: Schedule = field(default="step", metadata=meta(
         "lr schedule: step (the paper's: lr_decay_factor after lr_decay_step), constant, or cosine (to 0 at the last "
         "step); constant and cosine suit short runs"))
     warmup_steps: int = field(default=0, metadata=meta(
@@ -208,6 +211,20 @@ class LauncherConfig:
 
 
 @dataclass
+class ExperimentTrainConfig:
+    """One experiment's own training settings (null: the shared ``train:`` value), e.g. the lr ``bench tune``
+    chose for it.  A value set here enters the experiment's fingerprint like any hand-set ``train:`` value."""
+
+    lr: Optional[float] = field(default=None, metadata=meta("this experiment's Adam learning rate", positive=True))
+    schedule: Optional[Schedule] = field(default=None, metadata=meta("this experiment's lr schedule"))
+    warmup_steps: Optional[int] = field(default=None, metadata=meta("this experiment's warm-up steps", minimum=0))
+
+    def overrides(self) -> dict[str, Any]:
+        """The settings given here (not null), by ``train:`` key."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass
 class ExperimentConfig:
     """One row of the comparison: a model trained on a data strategy."""
 
@@ -218,6 +235,65 @@ class ExperimentConfig:
     )
     residual: bool = field(default=False, metadata=meta("learn a residual: output = relu(rgb + model(rgb, depth))"))
     model_args: dict[str, Any] = field(default_factory=dict, metadata=meta("keyword arguments for the model factory"))
+    train: ExperimentTrainConfig = field(default_factory=ExperimentTrainConfig, metadata=meta(
+        "this experiment's own lr, schedule, warmup_steps (null: the shared train: value; bench run --tuned fills them)"))
+
+
+@dataclass
+class LogRange:
+    """A log-uniform range ``[low, high]`` of a positive number."""
+
+    low: float = field(metadata=meta("lowest value", positive=True))
+    high: float = field(metadata=meta("highest value", positive=True))
+
+
+@dataclass
+class IntRange:
+    """A range ``[low, high]`` of whole numbers."""
+
+    low: int = field(metadata=meta("lowest value", minimum=0))
+    high: int = field(metadata=meta("highest value", minimum=0))
+
+
+@dataclass
+class SpaceConfig:
+    """What ``bench tune`` searches, one space for every experiment (null: that setting is not tuned)."""
+
+    lr: Optional[LogRange] = field(default_factory=lambda: LogRange(3e-5, 3e-3), metadata=meta(
+        "learning rate, searched log-uniformly over [low, high]"))
+    schedule: Optional[list[Schedule]] = field(default=None, metadata=meta(
+        "lr schedules to choose from (e.g. [constant, cosine]); null: train.schedule"))
+    warmup_steps: Optional[IntRange] = field(default=None, metadata=meta(
+        "warm-up steps, searched uniformly over [low, high]; null: train.warmup_steps"))
+
+
+@dataclass
+class TuneConfig:
+    """``bench tune``: an equal tuning budget for every trainable experiment, scored on held-out training scenes."""
+
+    space: SpaceConfig = field(default_factory=SpaceConfig, metadata=meta("the search space"))
+    trials: int = field(default=6, metadata=meta("trials per experiment (failed trials count)", minimum=1))
+    steps: Optional[int] = field(default=None, metadata=meta(
+        "training steps per trial; null: train.steps", minimum=1))
+    sampler: Literal["qmc", "tpe", "random"] = field(default="qmc", metadata=meta(
+        "Optuna sampler: qmc (scrambled Sobol, quasi-random), tpe or random; seeded by sampler_seed"))
+    sampler_seed: int = field(default=0, metadata=meta("seed of the sampler: the same seed proposes the same trials",
+                                                       minimum=0))
+    objective: Literal["psnr", "ssim"] = field(default="psnr", metadata=meta(
+        "held-out metric a trial is judged by (higher is better)"))
+    objective_step: Literal["best", "last"] = field(default="best", metadata=meta(
+        "the trial's best held-out value over its validations, or its value at the last step"))
+    holdout: int = field(default=6, metadata=meta(
+        "training scenes held out to score the trials (never the val or test split); 6 or more: fewer make a noisy "
+        "objective", minimum=1))
+    val_every: Optional[int] = field(default=None, metadata=meta(
+        "validate a trial every N steps (and at its last); null: train.val_every, or only at the last step",
+        minimum=1))
+    seeds: list[int] = field(default_factory=lambda: [1000], metadata=meta(
+        "training seeds of each trial (its objective is their mean); must differ from the evaluation seeds"))
+    parallel: int = field(default=1, metadata=meta(
+        "trials proposed together per round, each round from the completed ones only (independent of --jobs)",
+        minimum=1))
 
 
 @dataclass
@@ -233,6 +309,8 @@ class BenchConfig:
     report: ReportConfig = field(default_factory=ReportConfig, metadata=meta("comparisons and intervals in the report"))
     launcher: LauncherConfig = field(default_factory=LauncherConfig, metadata=meta(
         "where the experiment x seed units run (bench run --launcher)"))
+    tune: TuneConfig = field(default_factory=TuneConfig, metadata=meta(
+        "bench tune: the search space and budget (not part of any experiment's fingerprint)"))
     experiments: list[ExperimentConfig] = field(default_factory=list, metadata=meta("experiments to run"))
     seeds: list[int] = field(default_factory=lambda: [0], metadata=meta("seeds; every experiment runs once per seed"))
     plugins: list[str] = field(default_factory=list, metadata=meta("Python modules to import so their adapters register"))
