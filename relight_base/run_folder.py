@@ -5,6 +5,8 @@
     config.yaml                   the resolved config (defaults filled in, overrides applied; a rescoring rewrites it)
     protocol.yaml                 what decides the verdicts (eval.weights, splits, seeds, report: ...), written once
                                   when the run first started and never overwritten (bench.harness.protocol)
+    tuned.yaml                    a copy of the tuned file of `bench run --tuned` (absent without it); in a tuning
+                                  folder (<name>-tune/), the file `bench tune` wrote
     data.json                     where the data came from and what each split holds
     results.csv                   one row per experiment x seed x split
     results.json                  companion: metric conventions, provenance, and the rescorings since the protocol
@@ -41,6 +43,7 @@ from pathlib import Path
 
 CONFIG_YAML = "config.yaml"
 PROTOCOL_YAML = "protocol.yaml"
+TUNED_YAML = "tuned.yaml"
 DATA_JSON = "data.json"
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
@@ -69,7 +72,7 @@ PREDICTIONS_DIR = "predictions"
 # name becomes a folder of the run folder, so it must not be one of the run folder's own entries either.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NAME_RULE = "letters, digits, '-', '_', '.', starting with a letter or digit"
-RESERVED_NAMES = (CONFIG_YAML, PROTOCOL_YAML, DATA_JSON, RESULTS_CSV, RESULTS_JSON, TIMING_CSV, TIMING_JSON, LAUNCH_DIR,
+RESERVED_NAMES = (CONFIG_YAML, PROTOCOL_YAML, TUNED_YAML, DATA_JSON, RESULTS_CSV, RESULTS_JSON, TIMING_CSV, TIMING_JSON, LAUNCH_DIR,
                   REPORT_HTML, TABLES_DIR, FIGURES_DIR)
 
 

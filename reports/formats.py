@@ -125,13 +125,14 @@ def phase_labels(table: Table, phases: dict[str, str]) -> Optional[dict[str, str
 def main_block(table: Table, phases: dict[str, str] | None = None) -> Block:
     """The table itself: one cell per column (and a timing-phase column when phases differ), the paper's rows."""
     labels = phase_labels(table, phases or {}) if any(c.kind == TIME for c in table.columns) else None
-    header = ["Experiment"] + [c.title for c in table.columns] + (["Timing phase"] if labels else [])
+    header = ["Experiment"] + [c.title for c in table.columns] + (["Timing phase"] if labels else []) + ["Tuning"]
     rows = []
     for label, row in table.frame.iterrows():
         cells = [value_cell(row, c) for c in table.columns]
-        rows.append((label, cells + ([Cell(labels.get(label, "–"))] if labels else [])))
+        rows.append((label, cells + ([Cell(labels.get(label, "–"))] if labels else [])
+                     + [Cell(str(row.get("tuning") or "–"))]))
     reference = [(r["label"], [number(r[c.key], c.metric) if finite(r[c.key]) else "–" for c in table.columns]
-                  + (["–"] if labels else [])) for _, r in table.reference.iterrows()]
+                  + (["–"] if labels else []) + ["–"]) for _, r in table.reference.iterrows()]
     return Block(table.title, header, rows, reference, table.reference_note)
 
 

@@ -61,7 +61,7 @@ RECOMPUTE_SOURCE = Path(__file__).with_name("recompute_published.py")
 PROTOCOL_YAML = run_folder.PROTOCOL_YAML
 METRICS_FILES = tuple(run_folder.metrics_csv(Path(), split).name for split in contract.SPLITS)
 RUN_FILES = (run_folder.RESULTS_CSV, run_folder.RESULTS_JSON, run_folder.DATA_JSON, run_folder.CONFIG_YAML,
-             PROTOCOL_YAML, run_folder.TIMING_CSV, run_folder.TIMING_JSON)
+             PROTOCOL_YAML, run_folder.TUNED_YAML, run_folder.TIMING_CSV, run_folder.TIMING_JSON)
 UNIT_FILES = (run_folder.EXPERIMENT_YAML, run_folder.TRAIN_LOG_CSV, *METRICS_FILES)
 
 FILE_NOTES = {
@@ -72,6 +72,8 @@ FILE_NOTES = {
     run_folder.CONFIG_YAML: "the run's resolved config (defaults filled in, overrides applied)",
     PROTOCOL_YAML: "what decides the verdicts (weights scored, splits, seeds, reference rows, thresholds), fixed "
                    "when the run first started and never overwritten; later rescorings are listed in results.json",
+    run_folder.TUNED_YAML: "the bench tune result the run was made with (bench run --tuned): chosen values, every "
+                           "trial, the budget; absent when the run was not tuned",
     run_folder.TIMING_CSV: "the timing phase's raw rounds: one row per (round, model), seconds",
     run_folder.TIMING_JSON: "the timing phase: device, threads, input size, rounds, warm-up, order",
     run_folder.EXPERIMENT_YAML: "<experiment>/seed<k>/: the experiment's resolved settings",

@@ -34,6 +34,7 @@ from reports.settings import ReportSettings, settings_from_config
 from reports.tables import PAPER_NOTE, TABLE_NAMES, TIME, Table, TableInputs, build_table
 from reports.timing_phases import TimingView, load_timing, phase_notes
 from reports.train_logs import RankStability, load_train_logs
+from reports.tuning import Tuning, best_so_far_svg, load_tuning
 from reports.visuals import SceneLoader, plots, visual_comparison
 from reports.writers import column_guide, to_csv, to_latex, to_markdown
 
@@ -59,6 +60,7 @@ class Report:
     scoring: Scoring | None = None
     timing: TimingView = field(default_factory=TimingView)
     banner: str = ""  # "rescored after the run: ..." when the scoring differs from the run's protocol
+    tuning: Tuning = field(default_factory=Tuning)  # the bench tune budget behind the rows (reports.tuning)
 
     @property
     def phase_labels(self) -> dict[str, str]:
@@ -91,7 +93,9 @@ def build_report(run_dirs: list[Path], extras: Sequence[str] = ()) -> Report:
         warnings += extra_warnings
     timing = load_timing([(r.path, r.results) for r in runs])
     logs = load_train_logs(results)
-    inputs = TableInputs(rows, per_image, settings, timing, pairing(runs), logs)
+    tunings = [load_tuning(run.path, run.config) for run in runs]
+    cells = {name: text for tuning in tunings for name, text in tuning.cells.items()}
+    inputs = TableInputs(rows, per_image, settings, timing, pairing(runs), logs, cells)
     scoring = scoring_of(runs[0].meta, runs[0].config)
     tables = [build_table(name, inputs) for name in TABLE_NAMES]
     protocol, banner = protocol_rows(runs)
@@ -100,9 +104,17 @@ def build_report(run_dirs: list[Path], extras: Sequence[str] = ()) -> Report:
         if any(c.kind == TIME for c in table.columns):
             table.notes += phase_notes(timing, table.phase_of)
     report = Report(runs, results, tables, provenance(runs) + protocol, settings=settings, scoring=scoring,
-                    timing=timing, banner=banner)
+                    timing=timing, banner=banner, tuning=merge_tunings(tunings))
     report.warnings = honesty_warnings(results) + warnings + missing + timing.warnings
     return report
+
+
+def merge_tunings(tunings: list[Tuning]) -> Tuning:
+    """One tuning section for merged runs: every run's trials and the first run's rules that has any."""
+    frames = [t.trials for t in tunings if not t.trials.empty]
+    rules = next((t.rules for t in tunings if t.rules), [])
+    return Tuning({k: v for t in tunings for k, v in t.cells.items()},
+                  pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), rules)
 
 
 def stabilities(tables: list[Table]) -> list[tuple[str, RankStability]]:
@@ -169,6 +181,7 @@ def render_report(run_dirs: list[Path], out_dir: Path | None = None, load_scenes
         report=report, tables=[{"t": t, "blocks": blocks(t, report.phase_labels)} for t in report.tables],
         paper_note=PAPER_NOTE, tables_dir=run_folder.TABLES_DIR, conventions=_conventions(report),
         how_to_read=how_to_read(report.settings), phases=[p.describe() for p in report.timing.phases.values()],
+        tuning_svg=best_so_far_svg(report.tuning.trials) if not report.tuning.trials.empty else "",
     )
     atomic_write_text(out_dir / run_folder.REPORT_HTML, page)
     return out_dir / run_folder.REPORT_HTML

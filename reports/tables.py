@@ -93,6 +93,7 @@ class TableInputs:
     timing: TimingView = field(default_factory=TimingView)
     pairing: dict[str, tuple[str, str]] = field(default_factory=dict)  # see reports.seed_level.SeedSource
     logs: dict[str, dict[int, pd.DataFrame]] = field(default_factory=dict)  # experiment -> seed -> train log
+    tuning: dict[str, str] = field(default_factory=dict)  # experiment -> how it was tuned (reports.tuning)
 
     @property
     def seeds(self) -> SeedSource:
@@ -239,7 +240,7 @@ def build_frame(name: str, inputs: TableInputs, columns: list[Column]) -> pd.Dat
     rows = table_rows(name, inputs.results)
     records = {}
     for label, row in rows.iterrows():
-        record = {}
+        record = {"tuning": inputs.tuning.get(row["experiment"], "" if row["extra"] else "not recorded")}
         for col in columns:
             if col.kind == QUALITY:
                 record.update(quality_record(inputs, row["experiment"], col))

@@ -10,7 +10,7 @@ from reports.deltas import DeltaSet
 from reports.formats import SIGNIFICANT, TIED_TEXT, Block, Cell, blocks
 from reports.tables import EXACT, PAPER_NOTE, TIME, Table
 
-IDENTITY_COLUMNS = ["label", "experiment", "model", "status", "extra", "ranked", "seeds"]
+IDENTITY_COLUMNS = ["label", "experiment", "model", "status", "extra", "ranked", "seeds", "tuning"]
 QUALITY_SUFFIXES = ["_mean", "_ci_low", "_ci_high", "_n", "_ci_note", "_seed_mean", "_seed_std", "_seeds",
                     "_seed_ci_low", "_seed_ci_high", "_seed_ci_note", "_seed_values"]
 DELTA_SUFFIXES = ["", "_ci_low", "_ci_high", "_n", "_p", "_excludes_0", "_note", "_seed", "_seed_ci_low",
@@ -52,6 +52,7 @@ def column_guide(table: Table, confidence: str) -> dict[str, str]:
              "status": "done / failed / ...", "extra": "true: scored from published images (bench report --extra)",
              "ranked": "false: not ranked (parameter-free rows such as identity)",
              "seeds": "finished seeds of the row", "best": "columns where the row is significantly best",
+             "tuning": "the row's own training settings and the bench tune budget that chose them, or not tuned",
              "tied": "columns where the row shares the lead (not significantly different from the leader)"}
     for col in table.quality_columns:
         k = col.key

@@ -204,3 +204,28 @@ def test_local_launcher_with_two_jobs_tunes_to_the_same_result_as_inline(workspa
     assert [t.value for t in a] == pytest.approx([t.value for t in b])
     picked = [yaml.safe_load(o.tuned.read_text())["experiments"]["conv"]["train"] for o in (inline, local)]
     assert picked[0] == picked[1]
+
+
+def test_a_tuned_run_reports_each_rows_values_and_budget(workspace, capsys):
+    from bench.cli import main
+
+    outcome = _tune(workspace)
+    entry = yaml.safe_load(outcome.tuned.read_text())["experiments"]["conv"]
+    args = ["run", str(workspace / "c.yaml"), "--out", str(workspace / "runs"), "--no-progress"]
+    assert main(args + ["--tuned", str(outcome.tuned)]) == 0
+    run_dir = workspace / "runs" / "t"
+    assert (run_dir / "tuned.yaml").read_text() == outcome.tuned.read_text(), "the run keeps the file it used"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["experiments"][0]["train"]["lr"] == pytest.approx(entry["train"]["lr"])
+    table = pd.read_csv(run_dir / "tables" / "table2.csv").set_index("experiment")
+    assert table.loc["conv", "tuning"].startswith(f"tuned: lr {entry['train']['lr']:.3g} (trial {entry['trial']} of "
+                                                  f"{TRIALS} × {STEPS} steps × 1 seed(s)")
+    assert table.loc["identity", "tuning"].startswith("not tuned")
+    page = (run_dir / "report.html").read_text()
+    section = page[page.index('<section id="tuning">'):page.index('<section id="visual">')]
+    assert "Best held-out score so far" in section and section.count("<tr>") == TRIALS + 1
+    assert "on 2 training scenes held out of training" in section
+    assert main(args) == 0, "the same config without --tuned: trains at the shared lr again"
+    assert not (run_dir / "tuned.yaml").exists(), "no stale copy crediting a tuning not in force"
+    table = pd.read_csv(run_dir / "tables" / "table2.csv").set_index("experiment")
+    assert table.loc["conv", "tuning"] == "not tuned (shared lr 0.0003)"

@@ -66,6 +66,7 @@ def execute(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides, None if args.tuned else args.only)
     if args.tuned:
         cfg = with_tuned(cfg, args.tuned, args.only)
+    keep_tuned_copy(args.out / cfg.name, args.tuned)
     if cfg.launcher.type == "inline":
         if args.no_wait:
             raise BenchError("--no-wait needs --launcher slurm")
@@ -83,6 +84,20 @@ def with_tuned(cfg, path: Path, only: str | None):
     for line in lines:
         print(f"tuned: {line}")
     return select_experiments(cfg, only) if only else cfg
+
+
+def keep_tuned_copy(run_dir: Path, tuned: Path | None) -> None:
+    """The run folder keeps a copy of the tuned file it was run with (``tuned.yaml``; the report shows each row's
+    budget from it), and none when run without ``--tuned`` (a stale copy would credit tuning that is not in force)."""
+    from relight_base.atomic import atomic_write_text, ensure_output_dir
+    from bench.tune.tuned_file import TUNED_YAML
+
+    copy = run_dir / TUNED_YAML
+    if tuned is None:
+        if copy.is_file():
+            copy.unlink()
+        return
+    atomic_write_text(ensure_output_dir(run_dir) / TUNED_YAML, Path(tuned).read_text(encoding="utf-8"))
 
 
 def _run_inline(cfg, args: argparse.Namespace) -> int:

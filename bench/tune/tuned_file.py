@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from relight_base.atomic import atomic_write_text
+from relight_base import run_folder
 from relight_base.errors import ConfigError
 from relight_base.typed_config import check_size, read_yaml_data
 from bench.harness.config import BenchConfig, config_hash, to_yaml
@@ -22,7 +23,7 @@ from bench.harness.fingerprints import EXPERIMENT_KEYS, training_settings
 from bench.tune.space import outside
 from bench.tune.study import protocol
 
-TUNED_YAML = "tuned.yaml"
+TUNED_YAML = run_folder.TUNED_YAML
 FORMAT = 1
 HEADER = ("# tuned.yaml: written by `python -m bench tune`; apply it with `python -m bench run CONFIG --tuned "
           "tuned.yaml`.\n# Each experiment's values were chosen on held-out training scenes only, with the budget "
