@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -154,3 +155,29 @@ def test_two_task_unit_trains_with_ddp_over_gloo(tmp_path, monkeypatch):
     assert "joined gloo process group: rank 0 of 2" in Path(record["log"]).read_text()
     got, expected = _weights(unit_dir / "model.pt"), _weights(tmp_path / "inline" / "launch" / "conv" / "seed0" / "model.pt")
     assert all(torch.allclose(got[k], expected[k], atol=1e-5) for k in got), "2 ranks x 1 image = 1 rank x 2 images"
+
+
+def test_tuning_on_slurm_proposes_and_chooses_as_inline(tmp_path, monkeypatch):
+    """`bench tune --launcher slurm`: one job array per round, the same trials (QMC points do not depend on the
+    scores) and the same held-out scores, within float noise of one CPU thread, as an inline tuning."""
+    pytest.importorskip("optuna")
+    import yaml
+
+    install_plugin(tmp_path, monkeypatch)
+    config = write_config(tmp_path, [{"name": "conv", "model": "launch_conv"}, {"name": "identity", "model": "identity"}])
+    tune = ["--set", "tune.trials=2", "--set", "tune.steps=2", "--set", "tune.holdout=1", "--set", "tune.val_every=1",
+            "--set", "tune.parallel=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    inline = subprocess.run([sys.executable, "-m", "bench", "tune", str(config), "--out", str(tmp_path / "inline"),
+                             "--no-progress", *tune], capture_output=True, text=True, env=env, timeout=600)
+    assert inline.returncode == 0, inline.stderr[-3000:]
+    assert main(["tune", str(config), "--out", str(tmp_path / "slurm"), "--launcher", "slurm", "--no-progress",
+                 *tune, *QUICK]) == 0
+    a, b = (yaml.safe_load((tmp_path / out / "launch-tune" / "tuned.yaml").read_text())["experiments"]["conv"]
+            for out in ("inline", "slurm"))
+    assert [t["lr"] for t in a["trials"]] == [t["lr"] for t in b["trials"]]
+    assert [t["held_out"] for t in a["trials"]] == pytest.approx([t["held_out"] for t in b["trials"]], rel=1e-4)
+    assert a["budget"] == b["budget"]
+    for number in (0, 1):
+        job = _unit_job(tmp_path / "slurm" / "launch-tune" / f"conv-t{number:03d}" / "seed1000")
+        assert job and "_" in job, "each trial ran as an element of a Slurm job array"

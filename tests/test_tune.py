@@ -135,6 +135,8 @@ def test_bench_run_tuned_applies_the_chosen_values_and_refuses_files_that_do_not
     assert job.fingerprint != experiment_fingerprint(plain, plain.experiment("conv"), 0)
     with pytest.raises(ConfigError, match="made for another config"):
         with_tuned(_cfg(workspace, "train.batch_size=4"), outcome.tuned, None)
+    with pytest.raises(ConfigError, match="experiments.conv: tuned for another experiment of that name"):
+        with_tuned(_cfg(workspace, "experiments.conv.residual=true"), outcome.tuned, None)
     assert with_tuned(_cfg(workspace, "seeds=[0,1]"), outcome.tuned, "conv").experiments[0].name == "conv", \
         "other evaluation seeds and --only keep the file valid"
     text = outcome.tuned.read_text()
@@ -215,6 +217,8 @@ def test_a_tuned_run_reports_each_rows_values_and_budget(workspace, capsys):
     assert main(args + ["--tuned", str(outcome.tuned)]) == 0
     run_dir = workspace / "runs" / "t"
     assert (run_dir / "tuned.yaml").read_text() == outcome.tuned.read_text(), "the run keeps the file it used"
+    record = json.loads((run_dir / "results.json").read_text())["tuned"]
+    assert record["experiments"]["conv"]["train"] == entry["train"] and record["experiments"]["conv"]["study"] == "conv"
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["experiments"][0]["train"]["lr"] == pytest.approx(entry["train"]["lr"])
     table = pd.read_csv(run_dir / "tables" / "table2.csv").set_index("experiment")
@@ -227,5 +231,6 @@ def test_a_tuned_run_reports_each_rows_values_and_budget(workspace, capsys):
     assert "on 2 training scenes held out of training" in section
     assert main(args) == 0, "the same config without --tuned: trains at the shared lr again"
     assert not (run_dir / "tuned.yaml").exists(), "no stale copy crediting a tuning not in force"
+    assert json.loads((run_dir / "results.json").read_text())["tuned"] is None
     table = pd.read_csv(run_dir / "tables" / "table2.csv").set_index("experiment")
     assert table.loc["conv", "tuning"] == "not tuned (shared lr 0.0003)"

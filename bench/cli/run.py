@@ -74,9 +74,9 @@ def execute(args: argparse.Namespace) -> int:
     return _run_launched(cfg, args)
 
 
-def with_tuned(cfg, path: Path, only: str | None):
-    """``cfg`` with ``path``'s tuned values applied (checked against the whole config, then ``--only``), saying
-    where each experiment's values came from."""
+def with_tuned(cfg, path: Path, only: str | None = None):
+    """``cfg`` with ``path``'s tuned values applied (checked against every experiment of the config, each on its
+    own, then ``--only`` applied), saying where each experiment's values came from."""
     from bench.harness.config import select_experiments
     from bench.tune.tuned_file import apply_tuned, read_tuned
 

@@ -14,7 +14,7 @@ _DESCRIPTION = (
     "over [3e-5, 3e-3]) by one seeded sampler (tune.sampler: qmc, tpe, random). Each trial trains on the training "
     "split and is scored only on tune.holdout training scenes held out of training, never on val or test. Failed "
     "trials count as the worst value and are not retried. Trials run in rounds of tune.parallel, as units of "
-    "OUT/<name>-tune/ (inline, or --launcher local --jobs N); the studies live in its tune.journal (Optuna's "
+    "OUT/<name>-tune/ (inline, --launcher local --jobs N, or --launcher slurm: one job array per round); the studies live in its tune.journal (Optuna's "
     "journal file storage), so rerunning the same command continues an interrupted tuning. It ends by writing "
     "OUT/<name>-tune/tuned.yaml, which `bench run CONFIG --tuned FILE` applies. Needs Optuna: "
     "pip install -e \".[tune]\"."
@@ -33,8 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_config_args(parser)
     parser.add_argument("--out", type=Path, default=Path("runs"),
                         help="output root (default: runs/); trials and tuned.yaml go to OUT/<name>-tune/")
-    parser.add_argument("--launcher", choices=("inline", "local"),
-                        help="where the trials run (default inline; local: parallel processes, --jobs at a time)")
+    parser.add_argument("--launcher", choices=("inline", "local", "slurm"),
+                        help="where the trials run (default inline; local: parallel processes, --jobs at a time; "
+                        "slurm: one job array per round, launcher.slurm.* settings)")
     parser.add_argument("--jobs", type=int, metavar="N", help="--launcher local: trials running at once")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=execute)
@@ -49,6 +50,10 @@ def execute(args: argparse.Namespace) -> int:
     if args.jobs is not None:
         overrides.append(f"launcher.jobs={require_positive(args.jobs, '--jobs')}")
     cfg = load_config(args.config, overrides, args.only)
+    if args.launcher == "slurm":
+        from bench.launch.slurm import require_slurm
+
+        require_slurm()  # before any data is prepared
     outcome = tune(cfg, args.out, launcher=args.launcher or "inline", progress=not args.no_progress)
     for name, record in outcome.records.items():
         values = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in record["train"].items())

@@ -10,11 +10,14 @@ names the run's ``protocol.yaml`` and carries forward the rescorings recorded si
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
 from relight_base import run_folder
 from relight_base.atomic import atomic_write_text
+from relight_base.errors import ConfigError
+from relight_base.typed_config import read_yaml_data
 from relight_base.results import NAMES, SCHEMA_VERSION
 from bench.harness import unit_state
 from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_dict
@@ -93,6 +96,7 @@ def write_results(prepared: PreparedRun, rows: list[dict], phase: TimingPhase | 
         "gflops": gflops_description(timing_size(cfg)),
         "protocol": _protocol_file(prepared),
         "rescorings": stored_rescorings(prepared.run_dir),
+        "tuned": tuned_record(prepared.run_dir),
     }
     atomic_write_text(prepared.run_dir / run_folder.RESULTS_JSON, json.dumps(meta, indent=2, default=str) + "\n")
 
@@ -122,3 +126,21 @@ def unfinished_units(rows: list[dict]) -> list[str]:
             state = "" if row["status"] == unit_state.FAILED else f": {row['status']}"
             labels[(row["experiment"], row["seed"])] = f"{row['experiment']} (seed {row['seed']}){state}"
     return list(labels.values())
+
+
+def tuned_record(run_dir: Path) -> dict | None:
+    """The tuning behind the run (``bench run --tuned`` keeps the file as ``tuned.yaml``): per experiment the
+    chosen values, trial, held-out score, budget and study; None for a run that was not tuned."""
+    path = run_dir / run_folder.TUNED_YAML
+    if not path.is_file():
+        return None
+    try:
+        data = read_yaml_data(path.read_text(encoding="utf-8"), str(path))
+    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        return {"file": run_folder.TUNED_YAML, "problem": str(exc)}
+    experiments = data.get("experiments") if isinstance(data, dict) else None
+    keep = ("train", "trial", "held_out", "budget", "study")
+    return {"file": run_folder.TUNED_YAML, "config_hash": data.get("config_hash") if isinstance(data, dict) else None,
+            "experiments": {name: {k: entry.get(k) for k in keep} for name, entry in (experiments or {}).items()
+                            if isinstance(entry, dict)}}
+

@@ -146,6 +146,24 @@ def partition_gpus(partition: str | None) -> int:
 def submit(cfg: BenchConfig, out_root: Path, run_dir: Path, units: list, restart: bool) -> Submission:
     """Submit ``units`` as one job array and the final step as a job depending on it (``afterany``)."""
     submitit = require_slurm()
+    array = submit_units(cfg, out_root, run_dir, units, restart)
+    finish = _submit_finish(submitit, array.folder, cfg, out_root, array.params, array.array_id)
+    return Submission(array.array_id, array.unit_jobs, finish.job_id, array.folder)
+
+
+@dataclass
+class ArraySubmission:
+    """One job array of units: its id, each unit's job, the folder of submitit's files, the job parameters."""
+
+    array_id: str
+    unit_jobs: dict[Any, str]
+    folder: Path
+    params: dict[str, Any]
+
+
+def submit_units(cfg: BenchConfig, out_root: Path, run_dir: Path, units: list, restart: bool) -> ArraySubmission:
+    """Submit ``units`` as one job array (no final step: `bench tune` tells its studies itself)."""
+    submitit = require_slurm()
     ensure_private_dir(run_dir / run_folder.LAUNCH_DIR)  # submitit's pickled jobs are loaded as code
     folder = ensure_private_dir(run_dir / run_folder.LAUNCH_DIR / "slurm")
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm",
@@ -163,8 +181,7 @@ def submit(cfg: BenchConfig, out_root: Path, run_dir: Path, units: list, restart
         unit_state.write_state(unit.folder, unit_state.PENDING, job=job.job_id, log=str(job.paths.stderr),
                                message="submitted to Slurm")
     array_id = jobs[0].job_id.split("_")[0] if jobs else ""
-    finish = _submit_finish(submitit, folder, cfg, out_root, params, array_id)
-    return Submission(array_id, unit_jobs, finish.job_id, folder)
+    return ArraySubmission(array_id, unit_jobs, folder, params)
 
 
 def _submit_finish(submitit: Any, folder: Path, cfg: BenchConfig, out_root: Path, params: dict, array_id: str):

@@ -2,8 +2,9 @@
 
 Each round asks every unfinished study for its next ``tune.parallel`` trials (a trial asked but never scored,
 because an earlier ``bench tune`` was interrupted, is run again first, with the values it was given), runs all of
-them as units of the tuning run folder (inline, or ``--launcher local --jobs N``), then tells each study its
-trials' held-out scores in trial order.  Proposals therefore depend on completed rounds only, never on how many
+them as units of the tuning run folder (inline, ``--launcher local --jobs N``, or ``--launcher slurm``: one job
+array per round) and tells each study its trials' held-out scores (inline: as each trial ends).  A study is asked again only once all of its trials of the
+round are told, and the studies are independent, so proposals depend on completed rounds only, never on how many
 trials ran at once.  A failed trial (NaN loss, crash, no validation) is told the worst value of the objective,
 listed, and not retried; a scored trial's weights are deleted (its score and training log stay).
 """
@@ -20,12 +21,15 @@ from bench.harness.config import BenchConfig, ExperimentConfig
 from bench.harness.distributed import DistContext
 from bench.harness.prepare import PreparedRun, prepare, write_run_header
 from bench.harness.provenance import now
+from bench.tune.space import distributions
 from bench.tune.study import open_study, protocol, require_optuna, sampler
 from bench.tune.trials import (WORST, drop_weights, trial_config, trial_experiment, trial_score, trial_steps,
                                        tunable)
-from bench.tune.tuned_file import write_tuned
+from bench.tune.tuned_file import experiment_hash, write_tuned
 
 log = logging.getLogger(__name__)
+
+UNSEEN_JOB_S = 120.0  # a submitted job Slurm has not listed for this long is taken as ended (as the run launcher)
 
 
 @dataclass
@@ -51,10 +55,11 @@ def tune(cfg: BenchConfig, out_root: Path, *, launcher: str = "inline", progress
         batch = [(exp, number, params) for exp in experiments for number, params in _round(studies[exp.name], cfg)]
         if not batch:
             break
-        _run_round(prepared, batch, launcher, progress)
-        for exp, number, _ in batch:
-            _tell(prepared.run_dir, cfg, studies[exp.name], exp, number)
-    records = {exp.name: _record(studies[exp.name], cfg) for exp in experiments}
+        for group in _run_round(prepared, batch, launcher, progress):
+            for exp, number, _ in group:  # told as soon as its units ended: one progress line per trial
+                _tell(prepared.run_dir, cfg, studies[exp.name], exp, number)
+    records = {exp.name: {**_record(studies[exp.name], cfg), "experiment_hash": experiment_hash(exp)}
+               for exp in experiments}
     skipped = [exp.name for exp in cfg.experiments if exp not in experiments]
     path = write_tuned(prepared.run_dir, cfg, records, skipped, now())
     return TuneOutcome(prepared.run_dir, path, records)
@@ -72,27 +77,28 @@ def _round(study, cfg: BenchConfig) -> list[tuple[int, dict]]:
     if count <= 0:
         return []
     study.sampler = sampler(cfg, len(trials))
-    from bench.tune.space import distributions
-
     space = distributions(cfg.tune.space)
     asked = [study.ask(space) for _ in range(count)]
     return [(t.number, dict(t.params)) for t in asked]
 
 
 def _run_round(prepared: PreparedRun, batch: list[tuple[ExperimentConfig, int, dict]], launcher: str,
-               progress: bool) -> None:
-    """Run every trial of the round, each tuning seed a unit (already finished units are reused)."""
+               progress: bool):
+    """Run every trial of the round, each tuning seed a unit (already finished units are reused); yields the
+    trials whose units have ended: one at a time inline, all of them at once with a launcher."""
     trials = [trial_experiment(exp, number, params) for exp, number, params in batch]
     cfg = dataclasses.replace(prepared.cfg, experiments=trials)
     round_run = dataclasses.replace(prepared, cfg=cfg)
-    if launcher == "local":
-        _run_local(round_run, progress)
+    if launcher in ("local", "slurm"):
+        (_run_local if launcher == "local" else _run_slurm)(round_run, progress)
+        yield batch
         return
     from bench.harness.unit import run_unit
 
-    for trial in trials:
+    for item, trial in zip(batch, trials):
         for seed in cfg.seeds:
             run_unit(round_run, trial, seed, DistContext(), None, progress=progress)
+        yield [item]
 
 
 def _run_local(round_run: PreparedRun, progress: bool) -> None:
@@ -111,6 +117,33 @@ def _run_local(round_run: PreparedRun, progress: bool) -> None:
     slots = slot_environments(cfg.launcher, torch.cuda.device_count(), os.cpu_count() or 1)
     codes = LocalPool(snapshot, round_run.run_dir.parent, slots, restart=False, poll_s=cfg.launcher.poll_s).run(units)
     settle_units(units, codes)
+
+
+def _run_slurm(round_run: PreparedRun, progress: bool) -> None:
+    """The round's units as one Slurm job array (no final step); waits until every element has ended."""
+    import time
+
+    from bench.launch.finish import settle_units
+    from bench.launch.jobs import ACTIVE_STATES, slurm_states
+    from bench.launch.progress import UnitProgress
+    from bench.launch.slurm import submit_units
+    from bench.launch.units import units_to_run
+
+    units = units_to_run(round_run, restart=False)
+    if not units:
+        return
+    array = submit_units(round_run.cfg, round_run.run_dir.parent, round_run.run_dir, units, restart=False)
+    watch, started = UnitProgress(units), time.monotonic()
+    while True:
+        watch.update()
+        states = slurm_states(list(array.unit_jobs.values()))
+        unseen_ok = time.monotonic() - started < UNSEEN_JOB_S  # just submitted: not listed yet
+        if not any(states.get(job) in ACTIVE_STATES or (states.get(job) is None and unseen_ok)
+                   for job in array.unit_jobs.values()):
+            break
+        time.sleep(round_run.cfg.launcher.poll_s)
+    watch.update()
+    settle_units(units)
 
 
 def _tell(run_dir: Path, cfg: BenchConfig, study, exp: ExperimentConfig, number: int) -> None:

@@ -2,9 +2,9 @@
 
 The file records, per tuned experiment: the chosen values (its ``train:`` settings), the trial that earned them
 and its held-out score, the budget spent (trials x steps x seeds, failed trials included) and the study's name,
-plus the tuning protocol and the hash of the config it tuned (:func:`tuning_hash`: the settings that decide
-training, the experiments and the tuning protocol; not the seeds, evaluation or report).  ``bench run --tuned``
-reads it as data, as carefully as any input: a file of another config, an unknown experiment, a value outside
+plus the tuning protocol and the hashes of what it tuned (:func:`tuning_hash`: the shared settings that decide
+training and the tuning protocol, not the seeds, evaluation or report; per experiment :func:`experiment_hash`).  ``bench run --tuned``
+(with or without ``--only``) reads it as data, as carefully as any input: a file of another config, an unknown experiment, a value outside
 ``tune.space`` or of the wrong type is a clear error naming the file and the key.
 """
 
@@ -18,7 +18,7 @@ from relight_base.atomic import atomic_write_text
 from relight_base import run_folder
 from relight_base.errors import ConfigError
 from relight_base.typed_config import check_size, read_yaml_data
-from bench.harness.config import BenchConfig, config_hash, to_yaml
+from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_yaml
 from bench.harness.fingerprints import EXPERIMENT_KEYS, training_settings
 from bench.tune.space import outside
 from bench.tune.study import protocol
@@ -31,9 +31,14 @@ HEADER = ("# tuned.yaml: written by `python -m bench tune`; apply it with `pytho
 
 
 def tuning_hash(cfg: BenchConfig) -> str:
-    """What a tuned file is valid for: training settings, experiments (not their own ``train``), tuning protocol."""
-    experiments = [{key: getattr(exp, key) for key in EXPERIMENT_KEYS} for exp in cfg.experiments]
-    return config_hash({"settings": training_settings(cfg), "experiments": experiments, "tune": protocol(cfg)})
+    """What a tuned file is valid for: the shared training settings and the tuning protocol (not the seeds,
+    evaluation or report; each experiment is checked on its own by :func:`experiment_hash`)."""
+    return config_hash({"settings": training_settings(cfg), "tune": protocol(cfg)})
+
+
+def experiment_hash(exp: ExperimentConfig) -> str:
+    """What one experiment's entry is valid for: its model, arguments, training pairs and residual switch."""
+    return config_hash({key: getattr(exp, key) for key in EXPERIMENT_KEYS if key != "name"})
 
 
 def write_tuned(run_dir: Path, cfg: BenchConfig, records: dict[str, dict], not_tuned: list[str], written: str) -> Path:
@@ -62,12 +67,16 @@ def read_tuned(path: Path, cfg: BenchConfig) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"{path}: made for another config (its config_hash {data.get('config_hash')!r} is not "
                           f"this config's {tuning_hash(cfg)!r}: the training settings, experiments or tuning "
                           f"protocol differ); tune this config with `python -m bench tune`")
-    names = {exp.name for exp in cfg.experiments}
+    experiments = {exp.name: exp for exp in cfg.experiments}
     values = {}
     for name, entry in data["experiments"].items():
-        if name not in names:
-            raise ConfigError(f"{path}: experiments.{name}: no such experiment in the config ({', '.join(sorted(names))})")
-        train = entry.get("train") if isinstance(entry, dict) else None
+        if name not in experiments:
+            raise ConfigError(f"{path}: experiments.{name}: no such experiment in the config "
+                              f"({', '.join(sorted(experiments))})")
+        if not isinstance(entry, dict) or entry.get("experiment_hash") != experiment_hash(experiments[name]):
+            raise ConfigError(f"{path}: experiments.{name}: tuned for another experiment of that name (its model, "
+                              f"model_args, extra_data or residual differ); tune it again")
+        train = entry.get("train")
         if not isinstance(train, dict) or not train:
             raise ConfigError(f"{path}: experiments.{name}.train: expected the chosen values, e.g. {{lr: 0.0003}}")
         problem = outside(train, cfg.tune.space)
