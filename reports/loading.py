@@ -17,7 +17,7 @@ import pandas as pd
 
 from relight_base import results as contract
 from relight_base import run_folder
-from relight_base.typed_config import check_size, read_yaml_data
+from relight_base.typed_config import read_yaml_file
 from reports.conventions import scoring_of
 from reports.errors import ReportError
 from reports.timing_phases import NO_PHASE
@@ -91,9 +91,7 @@ def load_run(path: Path) -> LoadedRun:
         results = pd.read_csv(path / run_folder.RESULTS_CSV)
         meta = json.loads((path / run_folder.RESULTS_JSON).read_text())
         data = json.loads((path / run_folder.DATA_JSON).read_text())
-        config_path = path / run_folder.CONFIG_YAML
-        check_size(config_path.stat().st_size, str(config_path))
-        config = read_yaml_data(config_path.read_text(), str(config_path))
+        config = read_yaml_file(path / run_folder.CONFIG_YAML)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ReportError(f"{path}: cannot read its stored results ({exc})") from None
     if not isinstance(meta, dict):

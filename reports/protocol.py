@@ -26,7 +26,7 @@ from typing import Any
 
 from relight_base import run_folder
 from relight_base.errors import ConfigError
-from relight_base.typed_config import check_size, read_yaml_data
+from relight_base.typed_config import read_yaml_file
 from reports.errors import ReportError
 from reports.settings import ReportConfig
 
@@ -154,12 +154,9 @@ def load_protocol(run_dir: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        check_size(path.stat().st_size, str(path))
-        data = read_yaml_data(path.read_text(encoding="utf-8"), str(path))
+        data = read_yaml_file(path)
     except ConfigError as exc:
         raise ReportError(f"{exc}; expected the protocol.yaml `python -m bench run` writes") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read it ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get(KEYS), dict) \
             or not all(isinstance(k, str) for k in data[KEYS]):
         found = type(data.get(KEYS) if isinstance(data, dict) else data).__name__

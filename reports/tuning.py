@@ -19,7 +19,7 @@ import pandas as pd
 
 from relight_base import run_folder
 from relight_base.errors import ConfigError
-from relight_base.typed_config import check_size, read_yaml_data
+from relight_base.typed_config import read_yaml_file
 from reports import figures
 from reports.errors import ReportError
 
@@ -41,10 +41,9 @@ def read_tuned(run_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        check_size(path.stat().st_size, str(path))
-        data = read_yaml_data(path.read_text(encoding="utf-8"), str(path))
-    except (ConfigError, OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read it ({exc}); expected the tuned.yaml `python -m bench tune` writes")
+        data = read_yaml_file(path)
+    except ConfigError as exc:
+        raise ReportError(f"{exc}; expected the tuned.yaml `python -m bench tune` writes") from None
     if not isinstance(data, dict) or not isinstance(data.get("experiments"), dict):
         raise ReportError(f"{path}: expected a mapping with 'experiments:' as `python -m bench tune` writes it")
     return data

@@ -19,6 +19,7 @@ from bench.cli import main
 from bench.harness.config import parse_config
 from relight_base import atomic, run_folder
 from relight_base.errors import ConfigError, OutputError
+from relight_base.typed_config import read_yaml_file
 from reports.errors import ReportError
 from reports.render import build_report
 
@@ -63,6 +64,29 @@ def test_an_over_large_config_is_refused_before_it_is_read(tmp_path, capsys):
     path.write_text("# padding\n" * 120_000 + "experiments: [{name: a, model: identity}]\n")
     assert main(["config", str(path)]) == 2
     assert "is too large for a config" in capsys.readouterr().err
+
+
+def test_stored_yaml_files_are_sized_before_they_are_read(tmp_path, monkeypatch):
+    """read_yaml_file (every YAML a run folder stores: protocol.yaml, tuned.yaml, config.yaml) refuses an
+    over-large file from its size alone, and names the file for bytes that are not UTF-8 or a missing file."""
+    big = tmp_path / "tuned.yaml"
+    with big.open("wb") as handle:          # sparse: 2 MiB on paper, nothing written
+        handle.truncate(2 << 20)
+    opened = []
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: opened.append(self) or "")
+    with pytest.raises(ConfigError, match=rf"{big}: {2 << 20} bytes is too large"):
+        read_yaml_file(big)
+    assert opened == []
+    monkeypatch.undo()
+    latin = tmp_path / "protocol.yaml"
+    latin.write_bytes("keys: {caf\xe9: 1}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=rf"{latin}: cannot read it"):
+        read_yaml_file(latin)
+    with pytest.raises(ConfigError, match=rf"{tmp_path / 'none.yaml'}: cannot read it"):
+        read_yaml_file(tmp_path / "none.yaml")
+    good = tmp_path / "config.yaml"
+    good.write_text("a: [1, 2]\nb: {c: x}\n", encoding="utf-8")
+    assert read_yaml_file(good) == {"a": [1, 2], "b": {"c": "x"}}
 
 
 @pytest.mark.parametrize("name, expected", [("mbnet\n", "is not a valid name"), ("../up", "is not a valid name"),

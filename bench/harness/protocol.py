@@ -32,7 +32,7 @@ from relight_base import run_folder
 from relight_base.atomic import atomic_write_text
 from relight_base.errors import BenchError, ConfigError
 from relight_base.results import SCHEMA_VERSION
-from relight_base.typed_config import check_size, read_yaml_data
+from relight_base.typed_config import read_yaml_file
 from bench.harness.config import BenchConfig, config_hash, to_dict
 from bench.harness.provenance import now
 from reports.errors import ReportError
@@ -111,9 +111,8 @@ def _older_config(run_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        check_size(path.stat().st_size, str(path))
-        data = read_yaml_data(path.read_text(encoding="utf-8"), str(path))
-    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        data = read_yaml_file(path)
+    except ConfigError as exc:
         log.warning("%s: cannot read it (%s); the protocol is fixed from this run's settings", path, exc)
         return None
     return data if isinstance(data, dict) else None

@@ -17,7 +17,7 @@ import pandas as pd
 from relight_base import run_folder
 from relight_base.atomic import atomic_write_text
 from relight_base.errors import ConfigError
-from relight_base.typed_config import read_yaml_data
+from relight_base.typed_config import read_yaml_file
 from relight_base.results import NAMES, SCHEMA_VERSION
 from bench.harness import unit_state
 from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_dict
@@ -135,8 +135,8 @@ def tuned_record(run_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        data = read_yaml_data(path.read_text(encoding="utf-8"), str(path))
-    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        data = read_yaml_file(path)
+    except ConfigError as exc:
         return {"file": run_folder.TUNED_YAML, "problem": str(exc)}
     experiments = data.get("experiments") if isinstance(data, dict) else None
     keep = ("train", "trial", "held_out", "budget", "study")

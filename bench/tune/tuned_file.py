@@ -17,7 +17,7 @@ from typing import Any
 from relight_base.atomic import atomic_write_text
 from relight_base import run_folder
 from relight_base.errors import ConfigError
-from relight_base.typed_config import check_size, read_yaml_data
+from relight_base.typed_config import read_yaml_file
 from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_yaml
 from bench.harness.fingerprints import EXPERIMENT_KEYS, training_settings
 from bench.tune.space import outside
@@ -53,13 +53,9 @@ def write_tuned(run_dir: Path, cfg: BenchConfig, records: dict[str, dict], not_t
 def read_tuned(path: Path, cfg: BenchConfig) -> dict[str, dict[str, Any]]:
     """``{experiment: {train key: value}}`` from ``path``, checked against ``cfg``; a clear error otherwise."""
     path = Path(path)
-    try:
-        check_size(path.stat().st_size, str(path))
-        data = read_yaml_data(path.read_text(encoding="utf-8"), str(path))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: tuned file does not exist; `python -m bench tune CONFIG` writes one") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    if not path.exists():
+        raise ConfigError(f"{path}: tuned file does not exist; `python -m bench tune CONFIG` writes one")
+    data = read_yaml_file(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("experiments"), dict):
         raise ConfigError(f"{path}: expected a tuned.yaml of format {FORMAT} as `python -m bench tune` writes it "
                           f"(format, config_hash, experiments)")

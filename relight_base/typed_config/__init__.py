@@ -26,10 +26,11 @@ from relight_base.errors import ConfigError
 from relight_base.typed_config.convert import convert
 from relight_base.typed_config.messages import Problems, default_of, kind_of, unknown
 from relight_base.typed_config.overrides import apply_override
-from relight_base.typed_config.yaml_source import MAX_CONFIG_BYTES, check_size, read_yaml, read_yaml_data
+from relight_base.typed_config.yaml_source import (MAX_CONFIG_BYTES, check_size, read_yaml, read_yaml_data,
+                                                   read_yaml_file)
 
 __all__ = ["MAX_CONFIG_BYTES", "Problems", "apply_override", "check_size", "config_hash", "load", "meta",
-           "read_yaml", "read_yaml_data", "schema_help", "to_dict", "to_yaml", "unknown"]
+           "read_yaml", "read_yaml_data", "read_yaml_file", "schema_help", "to_dict", "to_yaml", "unknown"]
 
 T = TypeVar("T")
 

@@ -9,6 +9,7 @@ them.  With no aliases the document is a tree, and indexing its key lines is lin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -82,6 +83,23 @@ def read_yaml_data(text: str, source: str) -> Any:
     """The data of a YAML document read as :func:`read_yaml` reads a config (size cap, no aliases, no duplicates),
     for YAML files a run folder stores (its ``config.yaml``) that are read as plain data."""
     return read_yaml(text, source)[0]
+
+
+def read_yaml_file(path: Path) -> Any:
+    """The data of the YAML file at ``path``, read as :func:`read_yaml_data` reads text: its size checked before
+    it is read, UTF-8, no aliases, no duplicate keys.
+
+    Raises:
+        ConfigError: naming ``path``, for an oversized file, a file that cannot be read (missing, unreadable, not
+            UTF-8) or one that is not YAML.
+    """
+    path = Path(path)
+    try:
+        check_size(path.stat().st_size, str(path))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    return read_yaml_data(text, str(path))
 
 
 def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
