@@ -293,10 +293,11 @@ def test_publish_help_has_examples(capsys):
     assert "RUN_DIR" in out and "DEST" in out and "examples:" in out and "recompute.py" in out
 
 
-def test_the_published_relighting_run_recomputes_from_its_raw_files():
-    """docs/results/relighting/ as committed: its recompute.py agrees with every number of its tables."""
-    published = Path(__file__).resolve().parents[1] / "docs" / "results" / "relighting"
-    assert (published / "published.json").is_file(), "docs/results/relighting/ must be a `bench publish` folder"
+@pytest.mark.parametrize("name", ["relighting", "tuned_study"])
+def test_the_published_runs_recompute_from_their_raw_files(name):
+    """docs/results/<name>/ as committed: its recompute.py agrees with every number of its tables."""
+    published = Path(__file__).resolve().parents[1] / "docs" / "results" / name
+    assert (published / "published.json").is_file(), f"docs/results/{name}/ must be a `bench publish` folder"
     done = subprocess.run([sys.executable, str(published / "recompute.py"), str(published)], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
