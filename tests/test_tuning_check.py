@@ -1,5 +1,6 @@
 """docs/results/tuning_check.py (the reading of the tuned study) on two made-up published folders whose answers
-are known by hand: four of six pairs reordered (Kendall's tau -1/3), a paired difference of 1..5 dB, a row below the input."""
+are known by hand: four of six pairs reordered (Kendall's tau -1/3), a paired difference of 1..5 dB, a row below
+the input."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_a_paired_difference_of_one_to_five_gives_the_textbook_interval(check, r
     assert a["delta"] == pytest.approx(3.0)
     assert (a["low"], a["high"]) == pytest.approx((3 - half, 3 + half), abs=1e-6)
     assert a["test"].startswith("paired") and a["seeds"] == 5
-    assert a["p_better"] == pytest.approx(20 / 25)    # tuned beats untuned in 20 of 25 seed pairs (two ties count 1/2; hand count)
+    # tuned beats untuned in 20 of 25 seed pairs (two ties count 1/2 each; counted by hand)
+    assert a["p_better"] == pytest.approx(20 / 25)
     # a constant shift has no variance over seeds: no interval, a reason instead
     assert effect.loc[("PSNR", "b"), "reason"] == "zero variance over seeds"
     assert "identity" not in effect.index.get_level_values("experiment")

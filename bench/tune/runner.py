@@ -3,8 +3,8 @@
 Each round asks every unfinished study for its next ``tune.parallel`` trials (a trial asked but never scored,
 because an earlier ``bench tune`` was interrupted, is run again first, with the values it was given), runs all of
 them as units of the tuning run folder (inline, ``--launcher local --jobs N``, or ``--launcher slurm``: one job
-array per round) and tells each study its trials' held-out scores (inline: as each trial ends).  A study is asked again only once all of its trials of the
-round are told, and the studies are independent, so proposals depend on completed rounds only, never on how many
+array per round) and tells each study its trials' held-out scores (inline: as each trial ends).  A study is asked
+again only once all of its trials of the round are told, and the studies are independent, so proposals depend on completed rounds only, never on how many
 trials ran at once.  A failed trial (NaN loss, crash, no validation) is told the worst value of the objective,
 listed, and not retried; a scored trial's weights are deleted (its score and training log stay).
 """

@@ -3,9 +3,9 @@
 The file records, per tuned experiment: the chosen values (its ``train:`` settings), the trial that earned them
 and its held-out score, the budget spent (trials x steps x seeds, failed trials included) and the study's name,
 plus the tuning protocol and the hashes of what it tuned (:func:`tuning_hash`: the shared settings that decide
-training and the tuning protocol, not the seeds, evaluation or report; per experiment :func:`experiment_hash`).  ``bench run --tuned``
-(with or without ``--only``) reads it as data, as carefully as any input: a file of another config, an unknown experiment, a value outside
-``tune.space`` or of the wrong type is a clear error naming the file and the key.
+training and the tuning protocol, not the seeds, evaluation or report; per experiment :func:`experiment_hash`).
+``bench run --tuned`` (with or without ``--only``) reads it as data, as carefully as any input: a file of another
+config, an unknown experiment, a value outside ``tune.space`` or of the wrong type is a clear error naming the file and the key.
 """
 
 from __future__ import annotations

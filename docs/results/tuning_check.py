@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> None:
             for f in flipped:
                 print(f"      untuned {f['untuned_order']}: seed-level Welch p {f['p_untuned']:.4f} untuned, "
                       f"{f['p_tuned']:.4f} tuned")
-            print(f"(3) {split} {name} below the input: untuned: {', '.join(below_floor(untuned, split, metric)) or 'none'}; "
-                  f"tuned: {', '.join(below_floor(tuned, split, metric)) or 'none'}")
+            before = ", ".join(below_floor(untuned, split, metric)) or "none"
+            after = ", ".join(below_floor(tuned, split, metric)) or "none"
+            print(f"(3) {split} {name} below the input: untuned: {before}; tuned: {after}")
 
 
 if __name__ == "__main__":
