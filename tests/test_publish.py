@@ -293,7 +293,7 @@ def test_publish_help_has_examples(capsys):
     assert "RUN_DIR" in out and "DEST" in out and "examples:" in out and "recompute.py" in out
 
 
-@pytest.mark.parametrize("name", ["relighting", "tuned_study"])
+@pytest.mark.parametrize("name", ["relighting", "tuned_study", "tuned_study_untuned"])
 def test_the_published_runs_recompute_from_their_raw_files(name):
     """docs/results/<name>/ as committed: its recompute.py agrees with every number of its tables."""
     published = Path(__file__).resolve().parents[1] / "docs" / "results" / name
