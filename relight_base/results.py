@@ -34,23 +34,36 @@ class ResultsSchemaError(BenchError):
 
 
 class Weights(str, enum.Enum):
-    """Which trained weights score a row: ``last`` (end of training) or ``best`` (best held-out step).
+    """Which trained weights score a row: ``last`` (end of training), ``best`` (best held-out step), or the
+    moving average of the weights (``train.ema_decay``) at those two points, ``ema_last`` and ``ema_best``.
 
     Each member knows its file in an experiment folder (:attr:`file`), its words in reports (:attr:`words`),
-    and whether only validation during training keeps it (:attr:`needs_validation`).  Stored rows and configs
+    whether only validation during training keeps it (:attr:`needs_validation`) and whether only an EMA keeps
+    it (:attr:`needs_ema`).  Stored rows and configs
     hold the plain value (``"last"``), never the member.
     """
 
-    def __new__(cls, value: str, file: str, words: str, needs_validation: bool) -> "Weights":
+    def __new__(cls, value: str, file: str, words: str, needs_validation: bool, needs_ema: bool) -> "Weights":
         member = str.__new__(cls, value)
         member._value_ = value
         member.file = file
         member.words = words
         member.needs_validation = needs_validation
+        member.needs_ema = needs_ema
         return member
 
-    LAST = ("last", run_folder.MODEL_WEIGHTS, "last (model.pt, end of training)", False)
-    BEST = ("best", run_folder.BEST_WEIGHTS, "best (best.pt, best held-out score)", True)
+    LAST = ("last", run_folder.MODEL_WEIGHTS, "last (model.pt, end of training)", False, False)
+    BEST = ("best", run_folder.BEST_WEIGHTS, "best (best.pt, best held-out score)", True, False)
+    EMA_LAST = ("ema_last", run_folder.EMA_WEIGHTS, "ema_last (ema.pt, moving average of the weights at the end "
+                "of training)", False, True)
+    EMA_BEST = ("ema_best", run_folder.EMA_BEST_WEIGHTS, "ema_best (ema_best.pt, moving average of the weights at "
+                "its best held-out score)", True, True)
+
+    @property
+    def fallback(self) -> "Weights":
+        """What scores a row when these weights were not kept because no held-out validation ran: the last
+        weights of the same kind (raw or moving average)."""
+        return Weights.EMA_LAST if self.needs_ema else Weights.LAST
 
     @classmethod
     def values(cls) -> tuple[str, ...]:
@@ -117,8 +130,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("steps", float, "", "optimisation steps trained"),
     _c("train_seconds", float, "s", "wall time of training"),
     _c("eval_weights", str, "", "weights scored: a Weights value, or untrained", Weights.LAST.value),
-    _c("best_step", float, "", "training step of best.pt (NaN: none kept)"),
-    _c("best_holdout", float, "dB or [0, 1]", "held-out score of best.pt (train.best_metric)"),
+    _c("best_step", float, "", "training step of best.pt (of ema_best.pt for eval_weights ema_*; NaN: none kept)"),
+    _c("best_holdout", float, "dB or [0, 1]", "held-out score at best_step (train.best_metric)"),
     _c("residual", bool, "", "residual learning: output = relu(rgb + model(rgb, depth))", False),
     _c("extra_data", str, "", "extra-data strategies trained with (none, extra_input, mirror)", "none"),
     _c("model_tags", str, "", "registry tags of the model (NaN in older folders: unknown)"),

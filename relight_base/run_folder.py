@@ -22,6 +22,9 @@
             experiment.yaml       this experiment's resolved settings
             model.pt              trained weights at the end of training (state dict of the wrapped model)
             best.pt               with train.val_every: the weights of the best held-out score (eval.weights: best)
+            ema.pt                with train.ema_decay: the moving average of the weights at the end (ema_last)
+            ema_best.pt           with ema_decay and val_every: the moving average at its best held-out score
+            tensorboard/          with train.tensorboard: TensorBoard event files of the unit
             train_log.csv         loss terms and lr per step (+ holdout_psnr/holdout_ssim where validated)
             metrics_<split>.csv   per-image PSNR, SSIM, LPIPS, MPS
             predictions/<split>/ImageNNN.png
@@ -62,6 +65,9 @@ SUBMISSION_ZIP = "submission.zip"
 EXPERIMENT_YAML = "experiment.yaml"
 MODEL_WEIGHTS = "model.pt"
 BEST_WEIGHTS = "best.pt"
+EMA_WEIGHTS = "ema.pt"
+EMA_BEST_WEIGHTS = "ema_best.pt"
+TENSORBOARD_DIR = "tensorboard"
 TRAIN_LOG_CSV = "train_log.csv"
 RESULT_JSON = "result.json"
 CHECKPOINTS_DIR = "checkpoints"

@@ -94,6 +94,12 @@ CASES = {
     "missing_target": (lambda t, d, c: _none((d / "track1_train/target/Image001.png").unlink()), "Image001.png"),
     "best_without_validation": (lambda t, d, c: ["--set", "eval.weights=best"], "eval.weights: best needs train.val_every"),
     "holdout_too_large": (lambda t, d, c: ["--set", "train.holdout=2"], "train.holdout: holding out 2 of the 2"),
+    "ema_decay_outside": (lambda t, d, c: ["--set", "train.ema_decay=1.5"], "train.ema_decay: expected a decay in"),
+    "accumulate_zero": (lambda t, d, c: ["--set", "train.accumulate=0"], "train.accumulate: expected an integer >= 1"),
+    "accumulate_not_dividing": (lambda t, d, c: ["--set", "train.batch_size=3", "--set", "train.accumulate=2"],
+                                "train.accumulate: 2 micro-batches do not split train.batch_size 3"),
+    "ema_weights_without_ema": (lambda t, d, c: ["--set", "eval.weights=ema_last"],
+                                "eval.weights: ema_last scores the moving average"),
     "unwritable_output": (lambda t, d, c: _none((t / "runs").write_text("a file")), "not writable"),
 }
 

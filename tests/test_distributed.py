@@ -53,9 +53,10 @@ class RandomPairs(Dataset):
                 "origin": "baseline", "index": i}
 
 
-def _train_once(ctx: DistContext, best_path: Path) -> nn.Module:
-    """Three steps, validating after each on the same pairs (rank 0 only), best weights to ``best_path``."""
-    cfg = parse_config(CONFIG)
+def _train_once(ctx: DistContext, best_path: Path, accumulate: int = 1) -> nn.Module:
+    """Three steps, validating after each on the same pairs (rank 0 only), best weights to ``best_path``;
+    ``accumulate`` micro-batches per step."""
+    cfg = parse_config(CONFIG.replace("lr: 0.001", f"lr: 0.001, accumulate: {accumulate}"))
     seed_everything(0)
     model = TinyFusionNet()
     validation = Validation(RandomPairs(), every=1, best_path=best_path, quantize=False)
@@ -63,14 +64,25 @@ def _train_once(ctx: DistContext, best_path: Path) -> nn.Module:
     return model
 
 
-def _rank_main(rank: int, world: int, port: int, out: str) -> None:
+def _rank_main(rank: int, world: int, port: int, out: str, accumulate: int = 1) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
+    from torch.nn.parallel import DistributedDataParallel
+
+    unsynced = {"n": 0}
+    real_no_sync = DistributedDataParallel.no_sync
+
+    def counting_no_sync(self):
+        unsynced["n"] += 1
+        return real_no_sync(self)
+
+    DistributedDataParallel.no_sync = counting_no_sync  # this spawned process only
     ctx = init_distributed("cpu")
     try:
-        model = _train_once(ctx, Path(out) / "ddp_best.pt")
+        model = _train_once(ctx, Path(out) / "ddp_best.pt", accumulate)
         torch.save(model.state_dict(), Path(out) / f"rank{rank}.pt")
+        (Path(out) / f"rank{rank}_no_sync.txt").write_text(str(unsynced["n"]))
     finally:
         shutdown(ctx)
 
@@ -107,3 +119,18 @@ def test_batch_must_split_over_processes():
     cfg = parse_config(CONFIG.replace("batch_size: 4", "batch_size: 3"))
     with pytest.raises(ConfigError, match="does not split evenly over 2 processes"):
         per_rank_batch(cfg, 2)
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_with_accumulation_match_one_process_on_the_whole_batch(tmp_path, monkeypatch):
+    """Batch 4 over 2 ranks x accumulate 2 (one image per micro-batch) equals one process's batch of 4, and each
+    rank skips the gradient sync on the first micro-batch of every step (3 steps: 3 no_sync blocks)."""
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    single = _train_once(DistContext(), tmp_path / "single_best.pt").state_dict()
+    mp.spawn(_rank_main, args=(2, _free_port(), str(tmp_path), 2), nprocs=2, join=True)
+    rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    for key, value in single.items():
+        assert torch.equal(rank0[key], rank1[key]), f"ranks disagree on {key}"
+        assert torch.allclose(rank0[key], value, atol=1e-6, rtol=0), f"DDP + accumulation differs on {key}"
+    assert [(tmp_path / f"rank{r}_no_sync.txt").read_text() for r in (0, 1)] == ["3", "3"]

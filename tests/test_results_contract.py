@@ -43,7 +43,8 @@ def test_the_columns_are_defined_once_with_type_unit_and_meaning():
 
 
 def test_the_weights_choices_and_their_files_come_from_one_enum():
-    assert {w.value: w.file for w in contract.Weights} == {"last": "model.pt", "best": "best.pt"}
+    assert {w.value: w.file for w in contract.Weights} == {"last": "model.pt", "best": "best.pt",
+                                                                  "ema_last": "ema.pt", "ema_best": "ema_best.pt"}
     hints = typing.get_type_hints(EvalConfig)
     assert typing.get_args(hints["weights"]) == contract.Weights.values()  # eval.weights accepts exactly these
     import argparse

@@ -54,6 +54,29 @@ def test_holds_no_trainable_3x3_weight_and_refuses_autograd():
         fast(torch.randn(1, 4, 20, 20, requires_grad=True))
 
 
+def test_the_transformed_weight_is_made_only_when_a_map_needs_it():
+    """U holds four times the weight's memory: a model run only on small maps (MBNet's deep layers at 64 px)
+    never makes it; the first large map does, once, and it is G g G^T computed here by loops."""
+    conv = nn.Conv2d(3, 2, 3, padding=1)
+    fast = WinogradConv2d.from_conv(conv)
+    with torch.inference_mode():
+        fast(torch.randn(1, 3, 8, 8))
+    assert fast._u is None
+    with torch.inference_mode():
+        fast(torch.randn(1, 3, 20, 20))
+    made = fast._u
+    assert made is not None and fast.u is made  # kept, not made again
+    g = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+         [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]
+    w = conv.weight.detach().double()
+    for o in range(2):
+        for i in range(3):
+            for a in range(6):
+                for b in range(6):
+                    value = sum(g[a][p] * float(w[o, i, p, q]) * g[b][q] for p in range(3) for q in range(3))
+                    assert float(made[a * 6 + b, o, i]) == pytest.approx(value, abs=1e-6)
+
+
 def test_small_maps_take_the_direct_convolution(monkeypatch):
     """Below MIN_PIXELS the Winograd path is skipped (and would give the same result)."""
     conv = nn.Conv2d(8, 8, 3, padding=1)

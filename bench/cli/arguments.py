@@ -46,7 +46,8 @@ def add_trained_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="which seed's weights (default: the lowest)")
     parser.add_argument("--weights", choices=Weights.values(), default=None,
                         help="last: model.pt (end of training); best: best.pt (best held-out score, kept when the "
-                             "run set train.val_every); default: the run's eval.weights")
+                             "run set train.val_every); ema_last, ema_best: ema.pt, ema_best.pt (the moving average "
+                             "of the weights, kept when the run set train.ema_decay); default: the run's eval.weights")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first (repeatable): needed when the experiment's model comes from a plugin. "
                              "The plugins a run folder's config lists are never imported from it, since importing a "

@@ -57,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Run the benchmark, print the results table and the report's path; status 3 if an experiment failed."""
     from bench.harness.config import load_config
+    from bench.harness.tensorboard_log import require_tensorboard
 
     overrides = list(args.overrides)
     if args.launcher:
@@ -66,6 +67,7 @@ def execute(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides, None if args.tuned else args.only)
     if args.tuned:
         cfg = with_tuned(cfg, args.tuned, args.only)
+    require_tensorboard(cfg.train.tensorboard)  # before anything is written
     keep_tuned_copy(args.out / cfg.name, args.tuned)
     if cfg.launcher.type == "inline":
         if args.no_wait:

@@ -11,7 +11,9 @@ from bench.cli.exit_codes import EXIT_OK
 _DESCRIPTION = (
     "Show every experiment x seed (unit) of a run folder: its state (pending, running, done, failed, cancelled, "
     "killed, not run), its Slurm job or local process, the step of its newest checkpoint, and for units that did "
-    "not finish the message and log path. Useful after `bench run --launcher slurm --no-wait`."
+    "not finish the message and log path; then the whole run in one line: units done of total, time elapsed and "
+    "an estimate of the time left (from the measured time per training step of each model). Useful after "
+    "`bench run --launcher slurm --no-wait`."
 )
 _EPILOG = """\
 examples:
@@ -26,10 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from bench.launch.status import run_status
+    from bench.launch.status import run_line, run_status
 
     table = run_status(args.run_dir)
     print(table.to_string(index=False))
     counts = table["state"].value_counts()
     print("\n" + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    print(run_line(args.run_dir))
     return EXIT_OK

@@ -45,12 +45,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Tune, printing one line per trial, then the chosen values per experiment and the tuned file's path."""
     from bench.harness.config import load_config
+    from bench.harness.tensorboard_log import require_tensorboard
     from bench.tune.runner import tune
 
     overrides = list(args.overrides)
     if args.jobs is not None:
         overrides.append(f"launcher.jobs={require_positive(args.jobs, '--jobs')}")
     cfg = load_config(args.config, overrides, args.only)
+    require_tensorboard(cfg.train.tensorboard)
     if args.launcher == "slurm":
         from bench.launch.slurm import require_slurm
 

@@ -1,7 +1,8 @@
 """Training checkpoints, everything needed to continue a run exactly where it stopped, and the weight and log
-files a finished training leaves (``model.pt``, ``best.pt``, ``train_log.csv``).
+files a finished training leaves (``model.pt``, ``best.pt``, ``ema.pt``, ``ema_best.pt``, ``train_log.csv``).
 
-A checkpoint holds the model, optimizer, LR scheduler and AMP scaler states, every RNG state (Python,
+A checkpoint holds the model, optimizer, LR scheduler and AMP scaler states (and the moving average of the
+weights with ``train.ema_decay``), every RNG state (Python,
 NumPy, torch CPU and CUDA), the data position (epoch and batches consumed in it), the step, the training
 log so far and a fingerprint of the experiment's resolved config.  Files are written atomically
 (temporary file, fsync, rename) as ``step_00000042.pt``; the last ``keep`` are kept.  On CPU a resumed
@@ -199,7 +200,12 @@ def clear(folder: Path) -> None:
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """Save ``model.state_dict()`` atomically (tensors only: it loads with ``weights_only=True``)."""
-    atomic_write_bytes(path, _plain_bytes(model.state_dict()))
+    save_state(model.state_dict(), path)
+
+
+def save_state(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Save a state dict atomically (tensors only: it loads with ``weights_only=True``)."""
+    atomic_write_bytes(path, _plain_bytes(state))
 
 
 def save_log(frame: pd.DataFrame, path: Path) -> None:

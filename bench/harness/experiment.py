@@ -6,8 +6,11 @@ columns: the run's timing phase fills them after every experiment (:mod:`bench.h
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -25,9 +28,10 @@ from bench.harness.modeling import (RelightingModel, build_model, has_trainable_
 from bench.harness.prepare import HOLDOUT, PreparedRun
 from bench.harness.result_rows import evaluated_weights, row_base
 from bench.harness.reuse import discard_stale_state, finished_record, mark_finished, stored_step
-from bench.harness.checkpoint import save_log, save_weights
+from bench.harness.checkpoint import save_log, save_state, save_weights
+from bench.harness.tensorboard_log import TensorBoardLog
 from bench.harness.train import NonFiniteLoss, seed_everything, train_model
-from bench.harness.validation import Validation
+from bench.harness.validation import EMA_LOG_PREFIX, LOG_COLUMNS, Validation
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +54,43 @@ def run_experiment(prepared: PreparedRun, exp: ExperimentConfig, seed: int, ctx:
     seed_everything(seed)
     model = build_model(exp, job.cfg.weights).to(ctx.device)
     set_guide(model, job.prepared.train_split(exp.extra_data), job.cfg, exp)
-    training = _train_if_needed(job, model, progress)
-    ctx.barrier()
-    if not ctx.is_main:
-        return []
-    _save_training(job, model, training)
-    _load_evaluated_weights(job, model, training)
-    rows = _evaluate(job, model, row_base(job, model, training, _lpips_status(lpips_metric)), lpips_metric, progress)
+    board = TensorBoardLog(job.folder / run_folder.TENSORBOARD_DIR) if job.cfg.train.tensorboard and ctx.is_main \
+        else None
+    try:
+        training = _train_if_needed(job, model, progress, board)
+        ctx.barrier()
+        if not ctx.is_main:
+            return []
+        _save_training(job, model, training)
+        _load_evaluated_weights(job, model, training)
+        rows = _evaluate(job, model, row_base(job, model, training, _lpips_status(lpips_metric)), lpips_metric,
+                         progress)
+        if board is not None:
+            board.log_hparams(_hparams(job), _final_scores(rows, training))
+    finally:
+        if board is not None:
+            board.close()
     if training.status == "done":
         mark_finished(job, rows)
     return rows
+
+
+def _hparams(job: ExperimentJob) -> dict:
+    """What TensorBoard's HParams tab lists for a unit: the experiment's model and data, and its training settings."""
+    cfg, exp = job.cfg, job.exp
+    return {"experiment": exp.name, "model": exp.model, "seed": job.seed, "residual": exp.residual,
+            "extra_data": str(exp.extra_data), "lr": cfg.train.lr, "schedule": cfg.train.schedule,
+            "batch_size": cfg.train.batch_size, "accumulate": cfg.train.accumulate,
+            "ema_decay": cfg.train.ema_decay if cfg.train.ema_decay is not None else 0.0, "steps": cfg.train.steps,
+            "eval_weights": cfg.eval.weights}
+
+
+def _final_scores(rows: list[dict], training: TrainingOutcome) -> dict[str, float]:
+    """The unit's final scores for TensorBoard: each split's metrics (``final/val_psnr``, ...) and the best
+    held-out scores of the raw weights and of their moving average."""
+    scores = {f"final/{row['split']}_{metric}": row[metric] for row in rows for metric in METRICS}
+    scores.update({"final/best_holdout": training.best_value, "final/ema_best_holdout": training.ema_best_value})
+    return scores
 
 
 def _lpips_status(lpips_metric) -> str:
@@ -74,20 +105,54 @@ def _rescore(job: ExperimentJob, stored_rows: list[dict], lpips_metric, progress
     settings then in force.
     """
     base = {k: v for k, v in stored_rows[0].items() if k not in ("split", *METRICS)}
-    trained = TrainingOutcome(steps=int(base.get("steps") or 0), best_step=stored_step(base.get("best_step")))
+    trained = bests_from_log(job, TrainingOutcome(steps=int(base.get("steps") or 0),
+                                                  best_step=stored_step(base.get("best_step"))))
     which = evaluated_weights(job.cfg, trained)
     weights = Weights.LAST if which == UNTRAINED else Weights(which)
     log.info("experiment %s: finished earlier with the same training settings but other scoring settings; "
              "rescoring its %s (no training)", job.label, weights.file)
     _, _, model = load_trained(job.prepared.run_dir, job.exp.name, job.seed, job.ctx.device, weights=weights.value)
-    base.update(untimed(), lpips_weights=_lpips_status(lpips_metric), eval_weights=which)
+    best_step, best_value = trained.best_of(which)
+    base.update(untimed(), lpips_weights=_lpips_status(lpips_metric), eval_weights=which,
+                best_step=best_step or math.nan, best_holdout=best_value)
     rows = _evaluate(job, model, base, lpips_metric, progress)
     mark_finished(job, rows)
     return rows
 
 
-def _train_if_needed(job: ExperimentJob, model: RelightingModel, progress: bool) -> TrainingOutcome:
-    """Train ``model`` in place (every rank) unless it has nothing to train or training is off."""
+def bests_from_log(job: ExperimentJob, trained: TrainingOutcome) -> TrainingOutcome:
+    """``trained`` with the steps and held-out scores of ``best.pt`` and ``ema_best.pt`` as the unit's
+    ``train_log.csv`` records them (the first step with the highest ``train.best_metric``, as training chose
+    them); ``trained`` unchanged when the log is missing or has no held-out column."""
+    path = job.folder / run_folder.TRAIN_LOG_CSV
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError):
+        return trained
+    column = LOG_COLUMNS[job.cfg.train.best_metric]
+    best = _first_maximum(frame, column)
+    ema_best = _first_maximum(frame, EMA_LOG_PREFIX + column)
+    return dataclasses.replace(trained, best_step=best[0] if column in frame else trained.best_step,
+                               best_value=best[1] if column in frame else trained.best_value,
+                               ema_best_step=ema_best[0], ema_best_value=ema_best[1])
+
+
+def _first_maximum(frame: pd.DataFrame, column: str) -> tuple[int, float]:
+    """The step and value of ``column``'s highest finite value (its first occurrence); ``(0, nan)`` without one."""
+    if column not in frame or "step" not in frame:
+        return 0, math.nan
+    values = pd.to_numeric(frame[column], errors="coerce")
+    values = values[values.notna() & values.apply(math.isfinite)]
+    if values.empty:
+        return 0, math.nan
+    index = values.idxmax()  # the first of equal maxima, as BestSoFar keeps the first
+    return int(frame.loc[index, "step"]), float(values[index])
+
+
+def _train_if_needed(job: ExperimentJob, model: RelightingModel, progress: bool,
+                     board: TensorBoardLog | None = None) -> TrainingOutcome:
+    """Train ``model`` in place (every rank) unless it has nothing to train or training is off; ``board``: rank 0's
+    TensorBoard event files (``train.tensorboard``)."""
     cfg, exp, seed = job.cfg, job.exp, job.seed
     if not has_trainable_parameters(model):
         return TrainingOutcome(message="no trainable parameters: evaluated as is")
@@ -98,12 +163,13 @@ def _train_if_needed(job: ExperimentJob, model: RelightingModel, progress: bool)
     try:
         result = train_model(model, pairs, cfg, seed, job.ctx, progress=progress, desc=f"{exp.name} s{seed}",
                              checkpoint_dir=job.checkpoint_dir, fingerprint=job.fingerprint,
-                             validation=_validation(job))
+                             validation=_validation(job), board=board)
     except NonFiniteLoss as exc:
         log.error("experiment %s (seed %d) failed: %s", exp.name, seed, exc)
         return TrainingOutcome(status="failed", message=str(exc))
     return TrainingOutcome(steps=result.steps, seconds=result.seconds, perceptual=result.perceptual, log=result.log,
-                           best_step=result.best_step, best_value=result.best_value)
+                           best_step=result.best_step, best_value=result.best_value, ema_state=result.ema_state,
+                           ema_best_step=result.ema_best_step, ema_best_value=result.ema_best_value)
 
 
 def _validation(job: ExperimentJob) -> Validation | None:
@@ -111,22 +177,26 @@ def _validation(job: ExperimentJob) -> Validation | None:
     cfg = job.cfg
     if not cfg.train.val_every or HOLDOUT not in job.prepared.splits:
         return None
+    ema_best = job.folder / run_folder.EMA_BEST_WEIGHTS if cfg.train.ema_decay is not None else None
     return Validation(job.prepared.splits[HOLDOUT], cfg.train.val_every, cfg.train.best_metric,
-                      job.folder / run_folder.BEST_WEIGHTS, cfg.eval.batch_size, cfg.eval.quantize, cfg.eval.ssim)
+                      job.folder / run_folder.BEST_WEIGHTS, cfg.eval.batch_size, cfg.eval.quantize, cfg.eval.ssim,
+                      ema_best)
 
 
 def _load_evaluated_weights(job: ExperimentJob, model: nn.Module, training: TrainingOutcome) -> None:
     """Load the weights ``eval.weights`` names into ``model`` for scoring, when they are not the last ones
-    (rank 0; model.pt is already saved).  Without validation they were never kept: the last ones are scored."""
+    (rank 0; model.pt and ema.pt are already saved).  Best weights are kept only by validation: without it the
+    last ones of the same kind are scored."""
+    if training.status != "done" or not training.steps:
+        return
     chosen = Weights(job.cfg.eval.weights)
-    if not chosen.needs_validation:
+    which = Weights(evaluated_weights(job.cfg, training))
+    if which is not chosen:
+        log.warning("experiment %s: eval.weights is %s, but no held-out validation ran; scoring %s", job.label,
+                    chosen.value, which.words)
+    if which is Weights.LAST:
         return
-    if not training.best_step:
-        if training.status == "done" and training.steps:
-            log.warning("experiment %s: eval.weights is %s, but no held-out validation ran; scoring the last "
-                        "weights", job.label, chosen.value)
-        return
-    state = torch.load(job.folder / chosen.file, map_location=job.ctx.device, weights_only=True)
+    state = torch.load(job.folder / which.file, map_location=job.ctx.device, weights_only=True)
     model.load_state_dict(state)
 
 
@@ -135,6 +205,8 @@ def _save_training(job: ExperimentJob, model: nn.Module, training: TrainingOutco
     folder, cfg = job.folder, job.cfg
     if training.status == "done":
         save_weights(model, folder / run_folder.MODEL_WEIGHTS)
+        if training.ema_state is not None:
+            save_state(training.ema_state, folder / run_folder.EMA_WEIGHTS)
     save_log(training.log, folder / run_folder.TRAIN_LOG_CSV)
     settings = {"experiment": to_dict(job.exp), "seed": job.seed,
                 "train": to_dict(cfg.train), "loss": to_dict(cfg.loss)}

@@ -19,12 +19,13 @@ from typing import Any
 from bench.harness.config import BenchConfig, ExperimentConfig, config_hash, to_dict
 
 # Section -> its keys that decide the trained weights (left out: name, experiments, seeds, eval, report, launcher,
-# train.checkpoint_every / keep_checkpoints, data.workers, weights.lpips: where and how results are written or
-# scored, not what is trained).
+# train.checkpoint_every / keep_checkpoints / tensorboard, data.workers, weights.lpips: where and how results are
+# written or scored, not what is trained).
 TRAINING_KEYS: dict[str, tuple[str, ...]] = {
     "data": ("source", "root", "size", "input", "target", "extra_input", "cache", "folders", "synthetic"),
     "train": ("steps", "epochs", "batch_size", "lr", "betas", "lr_decay_step", "lr_decay_factor", "schedule",
-              "warmup_steps", "device", "amp", "log_every", "val_every", "holdout", "best_metric"),
+              "warmup_steps", "device", "amp", "log_every", "val_every", "holdout", "best_metric", "accumulate",
+              "ema_decay"),
     "loss": ("charbonnier", "ssim", "perceptual", "charbonnier_eps", "ssim_form", "adapter_terms"),
     "weights": ("backbone", "perceptual"),
 }
@@ -35,6 +36,7 @@ EXPERIMENT_KEYS = ("name", "model", "extra_data", "residual", "model_args")
 LATER_KEYS: dict[tuple[str, str], Any] = {
     ("train", "schedule"): "step", ("train", "warmup_steps"): 0, ("train", "val_every"): 0,
     ("train", "holdout"): None, ("train", "best_metric"): "psnr", ("loss", "adapter_terms"): False,
+    ("train", "accumulate"): 1, ("train", "ema_decay"): None,
 }
 SCORING_KEYS = ("splits", "save_predictions", "quantize", "ssim", "autocast", "compile", "weights")  # of eval
 LATER_SCORING_KEYS = {"weights": "last"}  # like LATER_KEYS, for the scoring fingerprint

@@ -72,7 +72,12 @@ def _check_registered(exp: ExperimentConfig, cfg: BenchConfig, run_dir: Path) ->
 
 def _missing_weights(path: Path, which: str, experiment: str, seed: int) -> str:
     """Why ``path`` (the ``which`` weights of an experiment) is not there, and what to do."""
-    if Weights(which).needs_validation:
+    chosen = Weights(which)
+    if chosen.needs_ema:
+        return (f"{path}: no {which} weights; the moving average of the weights is kept only when the run set "
+                f"train.ema_decay{' and train.val_every > 0' if chosen.needs_validation else ''}; use --weights "
+                f"{Weights.LAST.value} for {Weights.LAST.file}")
+    if chosen.needs_validation:
         return (f"{path}: no {which} weights; they are kept only when the run validates during training "
                 f"(train.val_every > 0); use --weights {Weights.LAST.value} for {Weights.LAST.file}")
     return f"{path}: no trained weights (did experiment {experiment!r} with seed {seed} finish?)"

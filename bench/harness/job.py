@@ -66,3 +66,13 @@ class TrainingOutcome:
     log: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     best_step: int = 0  # the step best.pt holds (0: none)
     best_value: float = math.nan  # its held-out score
+    ema_state: dict | None = field(default=None, repr=False)  # the moving average's final state dict (ema.pt)
+    ema_best_step: int = 0  # the step ema_best.pt holds (0: none)
+    ema_best_value: float = math.nan  # its held-out score
+
+    def best_of(self, which: str) -> tuple[int, float]:
+        """The step and held-out score of the best weights of the kind ``which`` names (an ``eval_weights`` value):
+        the moving average's for ``ema_*``, the raw weights' otherwise."""
+        if which.startswith("ema_"):
+            return self.ema_best_step, self.ema_best_value
+        return self.best_step, self.best_value

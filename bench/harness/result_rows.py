@@ -23,12 +23,14 @@ NEVER_RAN = "never ran in this run folder"
 
 
 def evaluated_weights(cfg: BenchConfig, training: TrainingOutcome) -> str:
-    """What the rows were scored with: ``eval.weights``; the last weights when that choice needs validation and
-    none ran; :data:`~relight_base.results.UNTRAINED` when nothing was trained."""
+    """What the rows were scored with: ``eval.weights``; the last weights of the same kind (raw or moving
+    average) when that choice needs validation and none ran; :data:`~relight_base.results.UNTRAINED` when
+    nothing was trained."""
     if not training.steps:
         return UNTRAINED
     chosen = Weights(cfg.eval.weights)
-    return Weights.LAST.value if chosen.needs_validation and not training.best_step else chosen.value
+    best_step, _ = training.best_of(chosen.value)
+    return chosen.fallback.value if chosen.needs_validation and not best_step else chosen.value
 
 
 def row_base(job: ExperimentJob, model: RelightingModel, training: TrainingOutcome, lpips_status: str) -> dict:
@@ -38,12 +40,13 @@ def row_base(job: ExperimentJob, model: RelightingModel, training: TrainingOutco
     ``lpips_status``: which LPIPS weights score the rows, or why LPIPS is n/a.
     """
     cfg, exp = job.cfg, job.exp
+    best_step, best_value = training.best_of(cfg.eval.weights)
     return check_row({
         "experiment": exp.name, "model": exp.model, "seed": job.seed, "status": training.status, **untimed(),
         "params_m": count_parameters(model) / 1e6, "gflops": count_gflops(model, timing_size(cfg)),
         "steps": training.steps, "train_seconds": round(training.seconds, 3),
-        "eval_weights": evaluated_weights(cfg, training), "best_step": training.best_step or math.nan,
-        "best_holdout": training.best_value, "residual": exp.residual,
+        "eval_weights": evaluated_weights(cfg, training), "best_step": best_step or math.nan,
+        "best_holdout": best_value, "residual": exp.residual,
         "extra_data": strategies_label(exp.extra_data), "model_tags": model_tags(exp.model),
         "adapter_terms": bool(training.steps) and uses_adapter_terms(cfg, model),
         "data_source": cfg.data.source, "data_size": cfg.data.size, "device": device_name(job.ctx.device),

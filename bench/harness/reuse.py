@@ -59,11 +59,12 @@ def unit_is_finished(prepared: PreparedRun, exp: ExperimentConfig, seed: int) ->
 
 def weights_to_rescore(cfg: BenchConfig, stored: dict) -> Weights:
     """The weights rescoring a finished experiment's ``result.json`` record would load under ``cfg``:
-    ``eval.weights``, or the last ones when that choice needs validation and the experiment kept none."""
+    ``eval.weights``, or the last ones of the same kind (raw or moving average) when that choice needs
+    validation and the experiment kept none."""
     rows = stored.get("rows") or [{}]
     chosen = Weights(cfg.eval.weights)
     if chosen.needs_validation and not stored_step(rows[0].get("best_step")):
-        return Weights.LAST
+        return chosen.fallback
     return chosen
 
 

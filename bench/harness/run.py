@@ -6,7 +6,8 @@ The run, step by step (each step's module):
 2. each unit (experiment x seed): lock, state, train or rescore or reuse, evaluate (:mod:`bench.harness.unit`,
    :mod:`bench.harness.experiment`; what may be reused: :mod:`bench.harness.reuse`,
    :mod:`bench.harness.fingerprints`), its rows (:mod:`bench.harness.result_rows`);
-3. the shared results rebuilt from the units' files after each unit (:mod:`bench.harness.shared_results`);
+3. the shared results rebuilt from the units' files after each unit (:mod:`bench.harness.shared_results`), and
+   the whole run in one line above the units' progress bars (:mod:`bench.harness.run_progress`);
 4. after every unit, one timing phase over the trained models (:mod:`bench.harness.timing_phase`) and the
    final results (:func:`finalize`).
 
@@ -29,6 +30,7 @@ from bench.harness.lock import SharedFilesLock
 from bench.harness.metrics import LPIPSMetric
 from bench.harness.modeling import inference_options
 from bench.harness.prepare import PreparedRun, prepare, write_run_header
+from bench.harness.run_progress import RunBar
 from bench.harness.shared_results import (collect_rows, rebuild_results, results_frame, unfinished_units,
                                           write_results)
 from bench.harness.timing_phase import apply_timing, time_run, write_timing_files
@@ -71,11 +73,16 @@ def _run(cfg: BenchConfig, out_root: Path, ctx: DistContext, progress: bool, res
     if ctx.is_main:
         write_run_header(prepared)
     lpips_metric = lpips_metric_for(cfg, ctx)
-    for exp in cfg.experiments:
-        for seed in cfg.seeds:
-            run_unit(prepared, exp, seed, ctx, lpips_metric, progress=progress, restart=restart)
-            if ctx.is_main:
-                rebuild_results(prepared)
+    run_bar = RunBar.of(prepared, progress and ctx.is_main, restart)  # above the units' bars (which leave none)
+    try:
+        for exp in cfg.experiments:
+            for seed in cfg.seeds:
+                run_unit(prepared, exp, seed, ctx, lpips_metric, progress=progress, restart=restart)
+                if ctx.is_main:
+                    rebuild_results(prepared)
+                run_bar.advance()
+    finally:
+        run_bar.close()
     if not ctx.is_main:
         return RunOutcome(prepared.run_dir, prepared.data_root, results_frame([]), [])
     return finalize(prepared, ctx, progress)

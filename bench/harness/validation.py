@@ -20,6 +20,7 @@ from bench.harness.metrics import score_batch
 from datasets.io import to_uint8_image
 
 LOG_COLUMNS = {"psnr": "holdout_psnr", "ssim": "holdout_ssim"}  # metric -> its column in train_log.csv
+EMA_LOG_PREFIX = "ema_"  # the moving average's held-out columns: ema_holdout_psnr, ema_holdout_ssim
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Validation:
     batch_size: int = 4
     quantize: bool = True
     ssim_kind: str = "gaussian"
+    ema_best_path: Path | None = None  # with train.ema_decay: the moving average's best weights (ema_best.pt)
 
     def due(self, step: int, last: int) -> bool:
         """Whether to validate after optimisation step ``step`` (1-based) of ``last``."""
@@ -63,6 +65,25 @@ def held_out_scores(model: nn.Module, validation: Validation, device: torch.devi
     finally:
         model.train(was_training)
     return {LOG_COLUMNS[m]: total / max(1, len(data)) for m, total in totals.items()}
+
+
+@torch.inference_mode()
+def held_out_predictions(model: nn.Module, validation: Validation, device: torch.device,
+                         count: int = 3) -> torch.Tensor:
+    """The first ``count`` held-out pairs side by side, input | prediction | target: (N,3,H,3W) floats in [0,1].
+
+    Run in eval mode (the model is put back in the mode it was in); the prediction is clamped to [0,1].  Like
+    :func:`held_out_scores` it touches no random number generator.
+    """
+    data, was_training = validation.dataset, model.training
+    samples = [data[i] for i in range(min(count, len(data)))]
+    rgb, depth, target = (torch.stack([s[k] for s in samples]).to(device) for k in ("rgb", "depth", "target"))
+    model.eval()
+    try:
+        pred = model(rgb, depth).float().clamp(0.0, 1.0)
+    finally:
+        model.train(was_training)
+    return torch.cat([rgb.float(), pred, target.float()], dim=3).cpu()
 
 
 @dataclass

@@ -23,6 +23,7 @@ from bench.harness.config import BenchConfig
 from bench.harness.distributed import DistContext
 from bench.harness.prepare import prepare, write_run_header
 from bench.harness.run import RunOutcome, require_splits
+from bench.harness.run_progress import PlannedUnit, plan_prepared
 from bench.harness.shared_results import unfinished_units
 from bench.launch.progress import UnitProgress
 from bench.launch.units import all_units, units_to_run, write_snapshot
@@ -64,7 +65,7 @@ def launch_run(cfg: BenchConfig, out_root: Path, *, no_wait: bool = False, progr
     print(f"{len(units)} unit(s) to run, {done} already finished; run folder {prepared.run_dir}", flush=True)
     if kind == "local":
         return _launch_local(cfg, Path(out_root), snapshot, units, restart, progress)
-    return _launch_slurm(cfg, Path(out_root), prepared.run_dir, units, restart, no_wait)
+    return _launch_slurm(cfg, Path(out_root), prepared.run_dir, units, restart, no_wait, plan_prepared(prepared))
 
 
 def _launch_local(cfg: BenchConfig, out_root: Path, snapshot: Path, units: list, restart: bool,
@@ -88,7 +89,7 @@ def _launch_local(cfg: BenchConfig, out_root: Path, snapshot: Path, units: list,
 
 
 def _launch_slurm(cfg: BenchConfig, out_root: Path, run_dir: Path, units: list, restart: bool,
-                  no_wait: bool) -> LaunchOutcome:
+                  no_wait: bool, plans: list[PlannedUnit]) -> LaunchOutcome:
     from bench.launch.slurm import submit
 
     if cfg.train.checkpoint_every == 0:
@@ -104,7 +105,7 @@ def _launch_slurm(cfg: BenchConfig, out_root: Path, run_dir: Path, units: list, 
         print(f"not waiting; follow it with: python -m bench status {run_dir}")
         return LaunchOutcome(run_dir, None, None, len(units), jobs)
     try:
-        wait_for_job(sub.finish_job, UnitProgress(units), cfg.launcher.poll_s, sub.folder)
+        wait_for_job(sub.finish_job, UnitProgress(units, plans=plans), cfg.launcher.poll_s, sub.folder)
     except KeyboardInterrupt:
         print(f"stopped waiting; the jobs keep running (scancel {sub.array_id} {sub.finish_job} stops them). "
               f"Follow them with: python -m bench status {run_dir}", flush=True)

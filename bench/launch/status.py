@@ -1,4 +1,5 @@
-"""``bench status RUN_DIR``: every unit's state as its files (and Slurm, for open jobs) tell it."""
+"""``bench status RUN_DIR``: every unit's state as its files (and Slurm, for open jobs) tell it, and the whole run
+in one line (:mod:`bench.harness.run_progress`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from relight_base.errors import BenchError
 from bench.harness import unit_state
 from bench.harness.config import load_config
 from bench.harness.lock import UnitLock, describe_owner
+from bench.harness.run_progress import estimate_run_folder, format_line
 from bench.launch.jobs import ACTIVE_STATES, slurm_states
 
 STATUS_COLUMNS = ["experiment", "seed", "state", "job", "step", "updated", "detail"]
@@ -29,6 +31,11 @@ def run_status(run_dir: Path) -> pd.DataFrame:
     states = slurm_states([j for j in open_jobs if j])
     rows = [_row(name, seed, folder, records[folder], states) for name, seed, folder in units]
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+
+
+def run_line(run_dir: Path, now: float | None = None) -> str:
+    """``run: 3/8 units done | 4 min 12 s elapsed | about 9 min left (+ timing phase)`` from the run folder's files."""
+    return format_line(estimate_run_folder(run_dir, now))
 
 
 def _record(folder: Path) -> dict:

@@ -6,8 +6,9 @@ Networks", CVPR 2016)::
 
     Y_tile = A^T [ (G g G^T) * (B^T d B) ] A        summed over input channels
 
-The weight transform ``U = G g G^T`` (36 values per filter) is done once, in float64, when the module
-is built.  Per call: the input transform ``B^T d B`` as one depthwise convolution (36 fixed 6x6
+The weight transform ``U = G g G^T`` (36 values per filter, four times the weight's memory) is done once,
+in float64, when a feature map first needs it: a model timed or scored only on maps below :data:`MIN_PIXELS`
+(MBNet's deep layers at 64 px) never holds it.  Per call: the input transform ``B^T d B`` as one depthwise convolution (36 fixed 6x6
 kernels per channel, stride 4), one batched product of 36 ``(C_out x C_in) @ (C_in x tiles)``
 GEMMs, and the output transform ``A^T M A`` as one small matrix product.  The GEMMs do 36/(16*9) = 1/4
 of the direct convolution's multiply-adds; the transforms are linear in the data size, so the
@@ -77,10 +78,8 @@ class WinogradConv2d(nn.Module):
         if (kh, kw) != (3, 3):
             raise ValueError(f"WinogradConv2d: needs a 3x3 kernel, got {kh}x{kw}")
         self.in_channels, self.out_channels = in_ch, out_ch
-        u = torch.einsum("ai,oij,bj->abo", _G, weight.detach().double().reshape(out_ch * in_ch, 3, 3), _G)
-        u = u.reshape(_ALPHA * _ALPHA, out_ch, in_ch)  # (36, C_out, C_in)
-        self.register_buffer("u", u.to(weight.dtype).contiguous())
-        self.register_buffer("weight", weight.detach().clone())  # for maps below MIN_PIXELS
+        self.register_buffer("weight", weight.detach().clone())  # U is made from it; maps below MIN_PIXELS use it
+        self._u: torch.Tensor | None = None  # the transformed weight, (36, C_out, C_in), made on first use
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.register_buffer("bt", torch.kron(_BT, _BT).to(weight.dtype))  # (36, 36): vec(B^T d B) = kron @ vec(d)
         self.register_buffer("at", torch.kron(_AT, _AT).to(weight.dtype))  # (16, 36)
@@ -122,6 +121,21 @@ class WinogradConv2d(nn.Module):
         y = (self.at @ m.view(_ALPHA * _ALPHA, -1)).view(TILE, TILE, self.out_channels, th, tw)
         y = y.permute(2, 3, 0, 4, 1).reshape(self.out_channels, th * TILE, tw * TILE)
         return y if self.bias is None else y + self.bias.view(-1, 1, 1)
+
+    @property
+    def u(self) -> torch.Tensor:
+        """The transformed weight ``G g G^T`` of every filter: (36, C_out, C_in), in the weight's dtype and device.
+
+        Made (in float64, then rounded) the first time a feature map needs it, and again if the weight moved to
+        another device or dtype since; never for a model whose maps all stay below :data:`MIN_PIXELS`.
+        """
+        weight = self.weight
+        if self._u is None or self._u.device != weight.device or self._u.dtype != weight.dtype:
+            out_ch, in_ch = self.out_channels, self.in_channels
+            u = torch.einsum("ai,oij,bj->abo", _G.to(weight.device),
+                             weight.detach().double().reshape(out_ch * in_ch, 3, 3), _G.to(weight.device))
+            self._u = u.reshape(_ALPHA * _ALPHA, out_ch, in_ch).to(weight.dtype).contiguous()
+        return self._u
 
     def input_kernels(self, channels: int) -> torch.Tensor:
         """(channels*36, 1, 6, 6): for each channel, the 36 kernels whose outputs are one tile's B^T d B."""

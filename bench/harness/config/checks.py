@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 
+from relight_base.results import Weights
 from relight_base.run_folder import name_problem
 from relight_base.typed_config import Problems
 from bench.harness.config.schema import BenchConfig, ExperimentConfig, LauncherConfig, TuneConfig
@@ -38,13 +39,32 @@ def check_config(cfg: BenchConfig, problems: Problems) -> None:
                                  "(a repeated seed would count the same run twice in every interval)")
     if not 0.5 <= cfg.report.confidence < 1.0:
         problems.add(("report", "confidence"), f"report.confidence: expected a level in [0.5, 1), got {cfg.report.confidence!r}")
-    if cfg.eval.weights == "best" and not cfg.train.val_every:
+    if cfg.eval.weights == Weights.BEST.value and not cfg.train.val_every:
         problems.add(("eval", "weights"), "eval.weights: best needs train.val_every > 0 (best.pt is chosen by the "
                                           "held-out score that val_every computes); set it or use eval.weights: last")
+    _check_training_extras(cfg, problems)
     _migrate_timing_runs(cfg)
     _check_experiments(cfg.experiments, problems)
     _check_launcher(cfg.launcher, problems)
     _check_tune(cfg, problems)
+
+
+def _check_training_extras(cfg: BenchConfig, problems: Problems) -> None:
+    """EMA decay in (0, 1), accumulation that splits the batch, EMA weights only where an EMA is kept."""
+    decay = cfg.train.ema_decay
+    if decay is not None and not 0.0 < decay < 1.0:
+        problems.add(("train", "ema_decay"), f"train.ema_decay: expected a decay in (0, 1), e.g. 0.999, or null "
+                                             f"(no moving average); got {decay!r}")
+    if cfg.train.batch_size % cfg.train.accumulate:
+        problems.add(("train", "accumulate"), f"train.accumulate: {cfg.train.accumulate} micro-batches do not split "
+                                              f"train.batch_size {cfg.train.batch_size} evenly; use a divisor of it")
+    chosen = Weights(cfg.eval.weights)
+    if chosen.needs_ema and decay is None:
+        problems.add(("eval", "weights"), f"eval.weights: {chosen.value} scores the moving average of the weights, "
+                                          "which only train.ema_decay keeps; set it (e.g. 0.999) or use last/best")
+    if chosen.needs_validation and chosen.needs_ema and not cfg.train.val_every:
+        problems.add(("eval", "weights"), f"eval.weights: {chosen.value} needs train.val_every > 0 (ema_best.pt is "
+                                          "chosen by the held-out score); set it or use eval.weights: ema_last")
 
 
 def _check_launcher(launcher: LauncherConfig, problems: Problems) -> None:

@@ -16,7 +16,7 @@ from relight_base.results import Weights
 from relight_base.typed_config import meta, unknown
 from reports.settings import ReportConfig
 
-WeightsChoice = Literal[Weights.values()]  # eval.weights: "last", "best" (relight_base.results.Weights)
+WeightsChoice = Literal[Weights.values()]  # eval.weights: "last", "best", "ema_last", "ema_best" (relight_base.results.Weights)
 
 
 @dataclass
@@ -107,6 +107,18 @@ class TrainConfig:
         "null: 10% of the training scenes (at least 1) when val_every is set, else none", minimum=0))
     best_metric: Literal["psnr", "ssim"] = field(default="psnr", metadata=meta(
         "held-out metric that picks best.pt (higher is better)"))
+    accumulate: int = field(default=1, metadata=meta(
+        "micro-batches per optimizer step (gradient accumulation): batch_size stays the batch of one optimizer "
+        "step, each micro-batch holds batch_size / (accumulate x processes) images; the lr schedule, steps and "
+        "checkpoints count optimizer steps", minimum=1))
+    ema_decay: Optional[float] = field(default=None, metadata=meta(
+        "keep an exponential moving average of the weights with this decay in (0, 1), e.g. 0.999 (timm's "
+        "ModelEmaV3, parameters and BatchNorm buffers alike), saved as ema.pt (and ema_best.pt with val_every) "
+        "and scored with eval.weights ema_last or ema_best; null: off", positive=True))
+    tensorboard: bool = field(default=False, metadata=meta(
+        "write TensorBoard event files per unit (<experiment>/seed<k>/tensorboard/: loss terms, lr, step time, "
+        "held-out scores and predictions, hyperparameters with the final scores); needs "
+        "pip install -e '.[tensorboard]'; changes no trained weight"))
 
 
 @dataclass
@@ -160,8 +172,9 @@ class EvalConfig:
     )
     compile: bool = field(default=False, metadata=meta("torch.compile the inference model (slow first call)"))
     weights: WeightsChoice = field(default=Weights.LAST.value, metadata=meta(
-        "weights the tables, `predict` and `export` use: last (model.pt, the end of training) or best (best.pt, "
-        "the best held-out score of train.val_every)"))
+        "weights the tables, `predict` and `export` use: last (model.pt, the end of training), best (best.pt, "
+        "the best held-out score of train.val_every), ema_last (ema.pt, the moving average of train.ema_decay at "
+        "the end) or ema_best (ema_best.pt, the moving average at its best held-out score)"))
 
 
 @dataclass
