@@ -29,9 +29,22 @@ def test_local_launcher_with_two_jobs_gives_the_inline_metrics(tmp_path, monkeyp
     config = write_config(tmp_path, THREE_EXPERIMENTS)
     inline = run_inline_single_thread(config, tmp_path / "inline")
     assert inline.returncode == 0, inline.stderr[-3000:]
+    import bench.launch.local as local_launcher
+
+    given_plans = []
+
+    class SpyProgress(local_launcher.UnitProgress):
+        def __init__(self, units, stream=None, plans=None):
+            given_plans.append(plans)
+            super().__init__(units, stream, plans)
+
+    monkeypatch.setattr(local_launcher, "UnitProgress", SpyProgress)
     assert main(["run", str(config), "--out", str(tmp_path / "local"), "--launcher", "local", "--jobs", "2",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
+    # the pool's progress lines estimate from the prepared run's plan, not from a reread of the run folder
+    assert given_plans and given_plans[0] is not None
+    assert sorted(p.folder.parent.name for p in given_plans[0]) == ["conv", "conv_extra", "identity"]
     assert "3 unit(s) to run" in out and "OMP_NUM_THREADS=" in out
     local, reference = result_metrics(tmp_path / "local" / "launch"), result_metrics(tmp_path / "inline" / "launch")
     assert list(local.status) == ["done"] * 6

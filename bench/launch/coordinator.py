@@ -64,12 +64,12 @@ def launch_run(cfg: BenchConfig, out_root: Path, *, no_wait: bool = False, progr
     done = len(all_units(prepared)) - len(units)
     print(f"{len(units)} unit(s) to run, {done} already finished; run folder {prepared.run_dir}", flush=True)
     if kind == "local":
-        return _launch_local(cfg, Path(out_root), snapshot, units, restart, progress)
+        return _launch_local(cfg, Path(out_root), snapshot, units, restart, progress, plan_prepared(prepared))
     return _launch_slurm(cfg, Path(out_root), prepared.run_dir, units, restart, no_wait, plan_prepared(prepared))
 
 
 def _launch_local(cfg: BenchConfig, out_root: Path, snapshot: Path, units: list, restart: bool,
-                  progress: bool) -> LaunchOutcome:
+                  progress: bool, plans: list[PlannedUnit]) -> LaunchOutcome:
     import torch
 
     from bench.launch.finish import finish_run, settle_units
@@ -80,7 +80,7 @@ def _launch_local(cfg: BenchConfig, out_root: Path, snapshot: Path, units: list,
         unit_state.write_state(unit.folder, unit_state.PENDING, job=None, message="waiting for a free local slot")
     print(f"local launcher: {len(slots)} parallel unit(s): " + "; ".join(
         " ".join(f"{k}={v}" for k, v in env.items()) for env in slots), flush=True)
-    pool = LocalPool(snapshot, out_root, slots, restart=restart, poll_s=cfg.launcher.poll_s)
+    pool = LocalPool(snapshot, out_root, slots, restart=restart, poll_s=cfg.launcher.poll_s, plans=plans)
     codes = pool.run(units)
     settle_units(units, codes)
     print("timing every trained model on this machine and writing the report", flush=True)

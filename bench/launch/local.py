@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from relight_base import run_folder
 from relight_base.errors import ConfigError
 from bench.harness import unit_state
 from bench.harness.config import LauncherConfig
+from bench.harness.run_progress import PlannedUnit
 from bench.launch.progress import UnitProgress
 from bench.launch.units import Unit
 
@@ -62,11 +64,12 @@ class LocalPool:
     restart: bool = False
     poll_s: float = 1.0
     exit_codes: dict[Unit, int] = field(default_factory=dict)
+    plans: Sequence[PlannedUnit] | None = None  # for the run-level estimate; None: read from the run folder
 
     def run(self, units: list[Unit]) -> dict[Unit, int]:
         """Start and wait for every unit; returns each unit's exit status (negative: killed by that signal)."""
         queue, running = list(units), []
-        progress = UnitProgress(units)
+        progress = UnitProgress(units, plans=self.plans)
         try:
             while queue or running:
                 free = [i for i in range(len(self.slots)) if i not in {r.slot for r in running}]
