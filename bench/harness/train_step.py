@@ -167,7 +167,7 @@ def _out_of_memory(run: TrainingRun, step: int, exc: BaseException) -> TrainingO
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return TrainingOutOfMemory(
         f"out of memory on {run.ctx.device} at training step {step + 1} with train.batch_size={cfg.train.batch_size} "
-        f"({run.batch} per micro-batch and process) at data.size={cfg.data.size} ({first}). Lower train.batch_size or "
-        f"data.size, raise train.accumulate (the same batch in smaller micro-batches), use train.amp=bf16 on a GPU, or spread the batch over "
-        f"more GPUs with torchrun"
+        f"({run.batch} per micro-batch and process) at data.size={cfg.data.size} ({first}). Lower train.batch_size "
+        f"or data.size, raise train.accumulate (the same batch in smaller micro-batches), use train.amp=bf16 on a "
+        f"GPU, or spread the batch over more GPUs with torchrun"
     )

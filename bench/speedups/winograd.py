@@ -7,10 +7,10 @@ Networks", CVPR 2016)::
     Y_tile = A^T [ (G g G^T) * (B^T d B) ] A        summed over input channels
 
 The weight transform ``U = G g G^T`` (36 values per filter, four times the weight's memory) is done once,
-in float64, when a feature map first needs it: a model timed or scored only on maps below :data:`MIN_PIXELS`
-(MBNet's deep layers at 64 px) never holds it.  Per call: the input transform ``B^T d B`` as one depthwise convolution (36 fixed 6x6
-kernels per channel, stride 4), one batched product of 36 ``(C_out x C_in) @ (C_in x tiles)``
-GEMMs, and the output transform ``A^T M A`` as one small matrix product.  The GEMMs do 36/(16*9) = 1/4
+in float64, when a feature map first needs it: a model timed or scored only on maps below
+:data:`MIN_PIXELS` (MBNet's deep layers at 64 px) never holds it.  Per call: the input transform ``B^T d B`` as
+one depthwise convolution (36 fixed 6x6 kernels per channel, stride 4), one batched product of 36
+``(C_out x C_in) @ (C_in x tiles)`` GEMMs, and the output transform ``A^T M A`` as one small matrix product.  The GEMMs do 36/(16*9) = 1/4
 of the direct convolution's multiply-adds; the transforms are linear in the data size, so the
 saving is largest for many channels on small feature maps: MBNet's DenseTransLayer convolutions
 (512..2112 channels at 1/8..1/32 resolution), which dominate its run time.
